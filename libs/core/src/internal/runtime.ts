@@ -1,0 +1,300 @@
+/**
+ * The per-process speculation runtime: the StateObjects of this process, the cut and world-line it
+ * knows, commit waiters, and the link to the coordinator (events in; registrations, reports and
+ * seal requests out). Resubscribes and re-registers its workers when the coordinator comes back.
+ */
+import type { Scope } from "effect"
+import type { Fiber } from "effect"
+import { Deferred, Duration, Effect, Exit, FiberId, Stream } from "effect"
+import type { CoordinatorEvent, RegisterRequest, Registration } from "../CoordinatorProtocol"
+import { CoordinatorClient } from "../CoordinatorProtocol"
+import * as Cut from "../Cut"
+import type { Dependency } from "../DependencySet"
+import type { CoordinatorUnavailable, StateObjectFailed } from "../Errors"
+import { RolledBack } from "../Errors"
+import type { ExecutionMode } from "../ExecutionMode"
+import type { Version, WorkerId } from "../Ids"
+import type { Worker, WorkerHost } from "./worker"
+
+export interface RuntimeOptions {
+  readonly mode: ExecutionMode
+  readonly sealPeriod: Duration.Duration
+  readonly futureWorldLineWait: Duration.Duration
+  readonly address?: string | undefined
+}
+
+interface CommitWaiter {
+  readonly deps: ReadonlyArray<Dependency>
+  readonly deferred: Deferred.Deferred<void, RolledBack>
+}
+
+interface WorldLineWaiter {
+  readonly worldLine: number
+  readonly deferred: Deferred.Deferred<void>
+}
+
+export class Runtime implements WorkerHost {
+  worldLine = 0
+  private readonly cut = new Map<WorkerId, Version>()
+  private readonly workers = new Map<WorkerId, Worker<any>>()
+  private commitWaiters = new Set<CommitWaiter>()
+  private worldLineWaiters: Array<WorldLineWaiter> = []
+  private readonly failures: Array<StateObjectFailed> = []
+  connected = false
+
+  constructor(
+    readonly options: RuntimeOptions,
+    readonly coordinator: CoordinatorClient["Type"]
+  ) {}
+
+  get mode(): ExecutionMode {
+    return this.options.mode
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // WorkerHost
+
+  committedOf = (worker: WorkerId): Version => this.cut.get(worker) ?? (0 as Version)
+
+  isCovered = (deps: Iterable<Dependency>): boolean => {
+    for (const [w, v] of deps) if ((this.cut.get(w) ?? 0) < v) return false
+    return true
+  }
+
+  report = (worker: WorkerId, worldLine: number, version: number, deps: ReadonlyArray<Dependency>): void => {
+    Effect.runFork(this.coordinator.report({ worker, worldLine, version, deps }))
+  }
+
+  awaitWorldLine = (worldLine: number): Effect.Effect<boolean> =>
+    Effect.suspend(() => {
+      if (this.worldLine >= worldLine) return Effect.succeed(true)
+      const deferred = Deferred.unsafeMake<void>(FiberId.none)
+      this.worldLineWaiters.push({ worldLine, deferred })
+      return Effect.map(Effect.timeout(Deferred.await(deferred), this.options.futureWorldLineWait), () => true).pipe(
+        Effect.catchTag("TimeoutException", () => Effect.succeed(false))
+      )
+    })
+
+  onFailure = (_worker: Worker, error: StateObjectFailed): void => {
+    this.failures.push(error)
+    Effect.runFork(Effect.logError(error.message))
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Queries
+
+  currentCut(): Cut.Cut {
+    return this.cut
+  }
+
+  localWorkers(): ReadonlyArray<Worker<any>> {
+    return Array.from(this.workers.values())
+  }
+
+  failuresSeen(): ReadonlyArray<StateObjectFailed> {
+    return this.failures
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Commit waits (SPEC 3.5)
+
+  /** Completes when every dependency is at or below the committed cut; fails if a failure loses one. */
+  awaitCommit(deps: Iterable<Dependency>, worldLine: number): Effect.Effect<void, RolledBack> {
+    return Effect.suspend(() => {
+      if (this.mode !== "speculative") return Effect.void
+      const pending: Array<Dependency> = []
+      for (const [w, v] of deps) if ((this.cut.get(w) ?? 0) < v) pending.push([w, v])
+      if (pending.length === 0) return Effect.void
+      if (worldLine !== 0 && worldLine < this.worldLine) {
+        return Effect.fail(
+          new RolledBack({ worldLine: this.worldLine, reason: `depends on work of world-line ${worldLine} that did not commit` })
+        )
+      }
+      const deferred = Deferred.unsafeMake<void, RolledBack>(FiberId.none)
+      const waiter: CommitWaiter = { deps: pending, deferred }
+      this.commitWaiters.add(waiter)
+      this.requestSeal(pending)
+      return Effect.onInterrupt(Deferred.await(deferred), () => Effect.sync(() => this.commitWaiters.delete(waiter)))
+    })
+  }
+
+  /** Asks the owners of these versions to seal them: local ones directly, others through the coordinator. */
+  requestSeal(deps: ReadonlyArray<Dependency>): void {
+    for (const [w, v] of deps) this.workers.get(w)?.requestSeal(v)
+    // All of them go to the coordinator too: it seals their own dependencies transitively once reported.
+    if (deps.length > 0) Effect.runFork(this.coordinator.requestSeal(deps))
+  }
+
+  private settleWaiters(): void {
+    for (const waiter of this.commitWaiters) {
+      if (this.isCovered(waiter.deps)) {
+        this.commitWaiters.delete(waiter)
+        Deferred.unsafeDone(waiter.deferred, Exit.void)
+      }
+    }
+  }
+
+  /** At a world-line change, waiters whose dependencies the recovery cut does not cover are lost. */
+  private failLostWaiters(recoveryCut: Cut.Cut, worldLine: number): void {
+    for (const waiter of this.commitWaiters) {
+      const covered = waiter.deps.every(([w, v]) => Cut.at(recoveryCut, w) >= v)
+      if (covered) continue
+      this.commitWaiters.delete(waiter)
+      Deferred.unsafeDone(
+        waiter.deferred,
+        Exit.fail(new RolledBack({ worldLine, reason: "a dependency was lost in a failure" }))
+      )
+    }
+  }
+
+  private advanceWorldLine(worldLine: number): void {
+    if (worldLine <= this.worldLine) return
+    this.worldLine = worldLine
+    const ready = this.worldLineWaiters.filter((w) => w.worldLine <= worldLine)
+    this.worldLineWaiters = this.worldLineWaiters.filter((w) => w.worldLine > worldLine)
+    for (const w of ready) Deferred.unsafeDone(w.deferred, Exit.void)
+  }
+
+  private mergeCut(cut: Cut.Cut): boolean {
+    let changed = false
+    for (const [w, v] of cut) {
+      if ((this.cut.get(w) ?? 0) < v) {
+        this.cut.set(w, v)
+        changed = true
+      } else if (!this.cut.has(w)) this.cut.set(w, v)
+    }
+    return changed
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Workers
+
+  /** Registers a freshly started worker with the coordinator. */
+  registerFresh(request: RegisterRequest): Effect.Effect<Registration, CoordinatorUnavailable> {
+    return this.coordinator.register({
+      ...request,
+      ...(this.options.address !== undefined ? { address: this.options.address } : {}),
+      pid: process.pid
+    })
+  }
+
+  attach(worker: Worker<any>, registration: Registration): void {
+    this.workers.set(worker.id, worker)
+    this.mergeCut(Cut.fromWire(registration.cut))
+    worker.onCut(this.cut)
+    if (registration.worldLine > this.worldLine && this.workers.size === 1) {
+      // The only worker of this process defines its world-line.
+      this.advanceWorldLine(registration.worldLine)
+    }
+  }
+
+  detach(worker: Worker<any>): void {
+    if (this.workers.get(worker.id) === worker) this.workers.delete(worker.id)
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Events from the coordinator
+
+  private handleEvent(event: CoordinatorEvent): Effect.Effect<void> {
+    switch (event._tag) {
+      case "CutAdvanced": {
+        if (event.worldLine > this.worldLine && this.worldLine !== 0) return this.resync
+        if (event.worldLine > this.worldLine) this.advanceWorldLine(event.worldLine)
+        if (event.worldLine < this.worldLine) return Effect.void
+        if (this.mergeCut(Cut.fromWire(event.cut))) {
+          for (const worker of this.workers.values()) worker.onCut(this.cut)
+          this.settleWaiters()
+        }
+        return Effect.void
+      }
+      case "WorldLineChanged": {
+        if (event.worldLine <= this.worldLine) return Effect.void
+        if (event.worldLine > this.worldLine + 1 && this.worldLine !== 0) return this.resync
+        return this.applyWorldLine(event.worldLine, Cut.fromWire(event.recoveryCut))
+      }
+      case "SealRequested": {
+        for (const [w, v] of event.deps) this.workers.get(w as WorkerId)?.requestSeal(v)
+        return Effect.void
+      }
+    }
+  }
+
+  private applyWorldLine(worldLine: number, recoveryCut: Cut.Cut): Effect.Effect<void> {
+    return Effect.gen(this, function* () {
+      this.failLostWaiters(recoveryCut, worldLine)
+      yield* Effect.forEach(this.workers.values(), (w) => w.onWorldLineChanged(worldLine, recoveryCut), {
+        concurrency: "unbounded",
+        discard: true
+      })
+      this.mergeCut(recoveryCut)
+      this.advanceWorldLine(worldLine)
+      this.settleWaiters()
+    })
+  }
+
+  /**
+   * Re-registers every local worker as live: after the coordinator restarted, or when this process
+   * missed world-line changes. Each worker learns the recovery cut of the first change it missed.
+   */
+  readonly resync: Effect.Effect<void> = Effect.gen(this, function* () {
+    for (const worker of Array.from(this.workers.values())) {
+      const reply = yield* Effect.either(
+        this.coordinator.register({
+          name: worker.name,
+          worldLine: worker.worldLine,
+          committed: worker.committed,
+          checkpoints: worker.persistedUncommitted(),
+          ...(this.options.address !== undefined ? { address: this.options.address } : {}),
+          pid: process.pid
+        })
+      )
+      if (reply._tag === "Left") return yield* Effect.fail(reply.left)
+      const registration = reply.right
+      if (registration.recoveryCut !== undefined) {
+        const recoveryCut = Cut.fromWire(registration.recoveryCut)
+        this.failLostWaiters(recoveryCut, registration.worldLine)
+        yield* worker.onWorldLineChanged(registration.worldLine, recoveryCut)
+      }
+      this.mergeCut(Cut.fromWire(registration.cut))
+      worker.onCut(this.cut)
+      if (registration.worldLine > this.worldLine) this.advanceWorldLine(registration.worldLine)
+    }
+    this.settleWaiters()
+  }).pipe(Effect.catchAll((e) => Effect.logWarning(`re-registration failed: ${e.message}`)))
+
+  /**
+   * Follows the coordinator's events for the life of the scope: subscribes, and when the stream
+   * ends (the coordinator went away) subscribes again with backoff and re-registers the workers.
+   */
+  follow(firstEvent: Deferred.Deferred<void>): Effect.Effect<Fiber.RuntimeFiber<void>, never, Scope.Scope> {
+    const once = (resync: boolean) =>
+      this.coordinator.events.pipe(
+        Stream.tap((event) =>
+          Effect.gen(this, function* () {
+            if (!this.connected) {
+              this.connected = true
+              if (resync) yield* this.resync
+            }
+            yield* this.handleEvent(event)
+            yield* Deferred.succeed(firstEvent, undefined)
+          })
+        ),
+        Stream.runDrain,
+        Effect.ensuring(
+          Effect.sync(() => {
+            this.connected = false
+          })
+        ),
+        Effect.catchAll(() => Effect.void)
+      )
+    const loop: Effect.Effect<void> = Effect.gen(this, function* () {
+      let first = true
+      for (;;) {
+        yield* once(!first)
+        first = false
+        yield* Effect.sleep(Duration.millis(100))
+      }
+    })
+    return Effect.forkScoped(loop)
+  }
+}

@@ -1,0 +1,458 @@
+/**
+ * The machinery of one StateObject: versions, the Lamport rule, sealing, asynchronous persistence,
+ * reports, pruning and the recovery decision (SPEC 3.1-3.4, 3.7, 3.9).
+ *
+ * Written imperatively on purpose: it sits on the hot path of every Action. Effects appear only
+ * where something can wait (the latch, the store, the coordinator).
+ */
+import { Deferred, Effect, Exit, FiberId, FiberRef } from "effect"
+import type { CheckpointMeta, StoredCheckpoints, WorkerStore } from "../CheckpointStore"
+import * as Cut from "../Cut"
+import type { Dependency } from "../DependencySet"
+import { DependencySet } from "../DependencySet"
+import type { CheckpointStoreError } from "../Errors"
+import { FutureWorldLine, RolledBack, StateObjectFailed } from "../Errors"
+import type { ExecutionMode } from "../ExecutionMode"
+import type { Version, WorkerId, WorldLine } from "../Ids"
+import * as Recovery from "../Recovery"
+import { currentSthread, type Sthread } from "../Sthread"
+import type { VersionedState } from "../VersionedState"
+import { ActionLatch } from "./latch"
+
+/** What a worker needs from its process's runtime. */
+export interface WorkerHost {
+  readonly mode: ExecutionMode
+  readonly committedOf: (worker: WorkerId) => Version
+  readonly isCovered: (deps: Iterable<Dependency>) => boolean
+  readonly report: (worker: WorkerId, worldLine: number, version: number, deps: ReadonlyArray<Dependency>) => void
+  /** Waits (bounded) until this process has adopted `worldLine`; false when it did not in time. */
+  readonly awaitWorldLine: (worldLine: number) => Effect.Effect<boolean>
+  /** Called when a worker fails, so that the process can surface it. */
+  readonly onFailure: (worker: Worker, error: StateObjectFailed) => void
+}
+
+interface SealedVersion {
+  readonly version: number
+  readonly deps: ReadonlyArray<Dependency>
+  persisted: boolean
+  /** The world-line in which it was last reported (0: not reported). */
+  reportedIn: number
+}
+
+export interface WorkerStats {
+  readonly name: string
+  readonly id: number
+  readonly worldLine: number
+  readonly version: number
+  readonly committed: number
+  readonly persisted: number
+  readonly uncommitted: number
+  readonly sealed: number
+  readonly restores: number
+}
+
+const PRUNE_EVERY_VERSIONS = 32
+const PRUNE_EVERY_MS = 1_000
+
+export class Worker<S extends VersionedState = VersionedState> {
+  id: WorkerId = 0 as WorkerId
+  worldLine = 0
+  /** The current (unsealed) version. */
+  version = 1
+  /** Foreign dependencies of the current version. */
+  private deps = DependencySet.empty()
+  /** Something happened in the current version that a reader could have seen. */
+  private touched = false
+  /** The newest sealed version that was touched (0: none). */
+  private lastTouched = 0
+  committed = 0
+  persistedMax = 0
+  private prunedTo = 0
+  private lastPruneAt = 0
+  private readonly sealed: Array<SealedVersion> = []
+  private readonly latch = new ActionLatch()
+  /** Bumped on every restore: completions of older persists are then ignored. */
+  private incarnation = 0
+  private failure: StateObjectFailed | undefined
+  private sealScheduled = false
+  private durableWaiters: Array<{ readonly version: number; readonly deferred: Deferred.Deferred<void, StateObjectFailed> }> = []
+  sealCount = 0
+  restoreCount = 0
+  /** Runs forked work (persists, scheduled seals) in the worker's scope. */
+  fork: (effect: Effect.Effect<void>) => void = () => {}
+
+  constructor(
+    readonly name: string,
+    readonly state: S,
+    readonly host: WorkerHost,
+    readonly store: WorkerStore | undefined
+  ) {}
+
+  get mode(): ExecutionMode {
+    return this.host.mode
+  }
+
+  stats(): WorkerStats {
+    return {
+      name: this.name,
+      id: this.id,
+      worldLine: this.worldLine,
+      version: this.version,
+      committed: this.committed,
+      persisted: this.persistedMax,
+      uncommitted: this.sealed.length,
+      sealed: this.sealCount,
+      restores: this.restoreCount
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Actions
+
+  /** Runs `body` as an Action in the current version (SPEC 3.1, 3.2). */
+  action<A, E, R>(
+    body: (state: S) => Effect.Effect<A, E, R>
+  ): Effect.Effect<A, E | RolledBack | FutureWorldLine | StateObjectFailed, R> {
+    return Effect.flatMap(FiberRef.get(currentSthread), (sthread) => {
+      if (this.failure) return Effect.fail(this.failure)
+      if (this.mode !== "speculative") return this.plainAction(body)
+      if (sthread && sthread.worldLine !== 0 && sthread.worldLine !== this.worldLine) {
+        return Effect.flatMap(this.reconcileWorldLine(sthread), () => this.speculativeAction(body, sthread))
+      }
+      return this.speculativeAction(body, sthread)
+    })
+  }
+
+  /** An sthread of another world-line: accept it only when nothing it depends on is speculative. */
+  private reconcileWorldLine(sthread: Sthread): Effect.Effect<void, RolledBack | FutureWorldLine> {
+    return Effect.suspend(() => {
+      if (sthread.worldLine < this.worldLine) {
+        if (this.host.isCovered(sthread.deps)) {
+          sthread.worldLine = this.worldLine
+          return Effect.void
+        }
+        return Effect.fail(
+          new RolledBack({
+            worldLine: this.worldLine,
+            reason: `sthread of world-line ${sthread.worldLine} depends on work lost in a failure`
+          })
+        )
+      }
+      const wanted = sthread.worldLine
+      return Effect.flatMap(this.host.awaitWorldLine(wanted), (ok) =>
+        ok && this.worldLine >= wanted
+          ? this.reconcileWorldLine(sthread)
+          : Effect.fail(new FutureWorldLine({ received: wanted, current: this.worldLine }))
+      )
+    })
+  }
+
+  private speculativeAction<A, E, R>(
+    body: (state: S) => Effect.Effect<A, E, R>,
+    sthread: Sthread | undefined
+  ): Effect.Effect<A, E | RolledBack | FutureWorldLine | StateObjectFailed, R> {
+    return Effect.flatMap(this.latch.enter, () => {
+      // Lamport rule: a dependency above our version moves us to it before the Action runs.
+      if (sthread) {
+        const target = this.maxForeignVersion(sthread.deps)
+        if (target > this.version) {
+          if (this.isDirty()) {
+            if (this.latch.running > 1) {
+              this.latch.leave()
+              return Effect.zipRight(this.sealExclusive(), this.speculativeAction(body, sthread))
+            }
+            this.sealNow()
+          }
+          if (target > this.version) this.version = target
+        }
+      }
+      if (sthread && sthread.worldLine !== 0 && sthread.worldLine !== this.worldLine) {
+        // A world-line change happened while we waited for the latch: validate again.
+        this.latch.leave()
+        return this.action(body)
+      }
+      const absorbed = sthread ? this.absorb(sthread.deps) : []
+      const version = this.version
+      return Effect.ensuring(
+        Effect.map(body(this.state), (a) => {
+          if (this.state.hasChanges()) this.touched = true
+          if (sthread) {
+            // What the body absorbed (a nested call's reply) belongs to this version too.
+            const late = this.absorb(sthread.deps)
+            if (sthread.worldLine === 0) sthread.worldLine = this.worldLine
+            sthread.compact(absorbed.concat(late), this.id, this.visibleVersion(version) as Version)
+          }
+          return a
+        }),
+        Effect.sync(() => this.latch.leave())
+      )
+    })
+  }
+
+  /** Durable and ephemeral modes: no dependency tracking; durable persists before returning. */
+  private plainAction<A, E, R>(body: (state: S) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StateObjectFailed, R> {
+    return Effect.flatMap(this.latch.enter, () => {
+      const version = this.version
+      const run = Effect.ensuring(body(this.state), Effect.sync(() => this.latch.leave()))
+      if (this.mode === "ephemeral") {
+        return Effect.tap(run, () => {
+          if (this.state.hasChanges()) this.state.takeDelta()
+        })
+      }
+      return Effect.tap(run, () => this.awaitDurable(version))
+    })
+  }
+
+  /** Adds the foreign, uncommitted dependencies of `deps` to the current version. */
+  private absorb(deps: DependencySet): Array<Dependency> {
+    const absorbed: Array<Dependency> = []
+    for (const [w, v] of deps) {
+      if (w === this.id) continue
+      if (this.host.committedOf(w) >= v) {
+        absorbed.push([w, v])
+        continue
+      }
+      if (this.deps.add(w, v)) this.touched = true
+      absorbed.push([w, v])
+    }
+    return absorbed
+  }
+
+  private maxForeignVersion(deps: DependencySet): number {
+    let max = 0
+    for (const [w, v] of deps) if (w !== this.id && v > max && this.host.committedOf(w) < v) max = v
+    return max
+  }
+
+  private isDirty(): boolean {
+    return this.touched || this.state.hasChanges()
+  }
+
+  /** The version a reader of the current state depends on: an untouched version shows its predecessor's state. */
+  private visibleVersion(version: number): number {
+    return this.touched || version !== this.version ? version : this.lastTouched
+  }
+
+  /** The dependency a reply from this worker carries right now (for callers outside an Action). */
+  currentDependency(): Dependency | undefined {
+    const v = this.isDirty() ? this.version : this.lastTouched
+    return v > this.committed ? [this.id, v as Version] : undefined
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Sealing and persistence
+
+  /** Seals the current version. Only call when no Action runs (inside the latch or with none in flight). */
+  private sealNow(): void {
+    if (!this.isDirty()) return
+    const version = this.version
+    const delta = this.state.takeDelta()
+    this.version = version + 1
+    this.sealCount++
+    if (this.mode === "ephemeral" || !this.store) {
+      this.deps = DependencySet.empty()
+      this.touched = false
+      this.lastTouched = version
+      return
+    }
+    const deps = this.deps.toArray()
+    this.deps = DependencySet.empty()
+    this.touched = false
+    this.lastTouched = version
+    const entry: SealedVersion = { version, deps, persisted: false, reportedIn: 0 }
+    this.sealed.push(entry)
+    const meta: CheckpointMeta = { worldLine: this.worldLine as WorldLine, version: version as Version, deps }
+    const incarnation = this.incarnation
+    this.fork(
+      Effect.matchCauseEffect(this.store.persist(meta, delta), {
+        onFailure: (cause) => Effect.sync(() => this.fail(`persist of version ${version} failed: ${String(cause)}`)),
+        onSuccess: () =>
+          Effect.sync(() => {
+            if (incarnation !== this.incarnation) return
+            entry.persisted = true
+            if (version > this.persistedMax) this.persistedMax = version
+            this.onPersisted()
+          })
+      })
+    )
+  }
+
+  /** Seals through the latch (waits for running Actions). */
+  sealExclusive(): Effect.Effect<void> {
+    return this.latch.exclusive(Effect.sync(() => this.sealNow()))
+  }
+
+  /** Reports persisted versions in version order (the coordinator relies on it), and wakes durable waiters. */
+  private onPersisted(): void {
+    if (this.mode === "speculative") {
+      for (const entry of this.sealed) {
+        if (!entry.persisted) break
+        if (entry.reportedIn === this.worldLine) continue
+        entry.reportedIn = this.worldLine
+        this.host.report(this.id, this.worldLine, entry.version, entry.deps)
+      }
+    } else {
+      // Durable mode: persisted is committed.
+      this.advanceCommitted(this.persistedMax)
+    }
+    if (this.durableWaiters.length > 0) {
+      const ready = this.durableWaiters.filter((w) => w.version <= this.persistedMax)
+      this.durableWaiters = this.durableWaiters.filter((w) => w.version > this.persistedMax)
+      for (const w of ready) Deferred.unsafeDone(w.deferred, Exit.void)
+    }
+  }
+
+  /** Durable mode: waits until `version` is persisted, sealing it if it is still current. */
+  private awaitDurable(version: number): Effect.Effect<void, StateObjectFailed> {
+    return Effect.suspend(() => {
+      if (this.failure) return Effect.fail(this.failure)
+      if (this.persistedMax >= version) return Effect.void
+      const deferred = Deferred.unsafeMake<void, StateObjectFailed>(FiberId.none)
+      this.durableWaiters.push({ version, deferred })
+      const seal = version >= this.version ? this.sealExclusive() : Effect.void
+      return Effect.zipRight(seal, Deferred.await(deferred))
+    })
+  }
+
+  /** Someone waits for `version` to commit: seal it now if it is still current (SPEC 3.4). */
+  requestSeal(version: number): void {
+    if (this.mode !== "speculative" || version < this.version || this.sealScheduled || !this.isDirty()) return
+    this.sealScheduled = true
+    this.fork(
+      Effect.ensuring(
+        this.sealExclusive(),
+        Effect.sync(() => {
+          this.sealScheduled = false
+        })
+      )
+    )
+  }
+
+  /** The periodic seal (SPEC 3.4). */
+  periodicSeal(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (this.failure || !this.isDirty()) return Effect.void
+      return this.sealExclusive()
+    })
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Commit and pruning
+
+  /** A new committed cut arrived. */
+  onCut(cut: Cut.Cut): void {
+    this.advanceCommitted(Cut.at(cut, this.id))
+  }
+
+  private advanceCommitted(committed: number): void {
+    if (committed <= this.committed) return
+    this.committed = committed
+    let drop = 0
+    while (drop < this.sealed.length && this.sealed[drop]!.version <= committed) drop++
+    if (drop > 0) this.sealed.splice(0, drop)
+    this.maybePrune()
+  }
+
+  /** Prunes in batches: a prune is a durable write too, and must not double the fsyncs of sealing. */
+  private maybePrune(): void {
+    if (!this.store || this.committed <= this.prunedTo) return
+    const now = Date.now()
+    if (this.committed - this.prunedTo < PRUNE_EVERY_VERSIONS && now - this.lastPruneAt < PRUNE_EVERY_MS) return
+    const target = Math.min(this.committed, this.persistedMax)
+    if (target <= this.prunedTo) return
+    this.prunedTo = target
+    this.lastPruneAt = now
+    this.fork(Effect.ignore(this.store.prune(target as Version)))
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Start and recovery
+
+  /** The metadata a re-registration sends: persisted versions above the committed one. */
+  persistedUncommitted(): Array<{ worldLine: number; version: number; deps: ReadonlyArray<Dependency> }> {
+    return this.sealed
+      .filter((s) => s.persisted && s.version > this.committed)
+      .map((s) => ({ worldLine: this.worldLine, version: s.version, deps: s.deps }))
+  }
+
+  /** A fresh start: restore the version the coordinator names (or, outside speculation, the newest). */
+  start(
+    id: WorkerId,
+    worldLine: number,
+    restoreTo: number,
+    committed: number
+  ): Effect.Effect<void, CheckpointStoreError> {
+    this.id = id
+    this.worldLine = worldLine
+    return this.restoreTo(restoreTo, committed)
+  }
+
+  private restoreTo(version: number, committed: number): Effect.Effect<void, CheckpointStoreError> {
+    return Effect.gen(this, function* () {
+      this.incarnation++
+      if (this.store) {
+        yield* this.store.discardAfter(version as Version)
+        const restored = yield* this.store.restore(version as Version)
+        this.state.restore(restored.entries)
+      } else {
+        this.state.restore(new Map())
+      }
+      this.sealed.length = 0
+      this.deps = DependencySet.empty()
+      this.touched = false
+      this.lastTouched = version
+      this.version = version + 1
+      this.persistedMax = version
+      this.committed = Math.max(committed, version)
+      this.prunedTo = Math.min(this.prunedTo, version)
+    })
+  }
+
+  /**
+   * A world-line change (SPEC 3.7): keep the state unless a version above our cut depends on
+   * another worker's version beyond its cut; otherwise restore our checkpoint at the cut.
+   */
+  onWorldLineChanged(worldLine: number, recoveryCut: Cut.Cut): Effect.Effect<Recovery.RecoveryAction> {
+    return this.latch.exclusive(
+      Effect.gen(this, function* () {
+        if (worldLine <= this.worldLine || this.failure) return Recovery.keep
+        if (this.mode !== "speculative") {
+          this.worldLine = worldLine
+          return Recovery.keep
+        }
+        const versions: Array<Recovery.UncommittedVersion> = this.sealed.slice()
+        if (this.isDirty()) versions.push({ version: this.version, deps: this.deps })
+        const decision = Recovery.decide(this.id, recoveryCut, versions)
+        if (decision._tag === "Keep") {
+          this.worldLine = worldLine
+          this.advanceCommitted(Cut.at(recoveryCut, this.id))
+          // Kept versions are reported again in the new world-line (the coordinator dropped them).
+          this.onPersisted()
+          return decision
+        }
+        this.restoreCount++
+        const result = yield* Effect.either(this.restoreTo(decision.version, decision.version))
+        if (result._tag === "Left") this.fail(`restore to version ${decision.version} failed: ${result.left.message}`)
+        this.worldLine = worldLine
+        return decision
+      })
+    )
+  }
+
+  /** Starts the store listing used at start and re-registration. */
+  static listing(store: WorkerStore | undefined): Effect.Effect<StoredCheckpoints, CheckpointStoreError> {
+    return store ? store.list : Effect.succeed({ base: 0 as Version, checkpoints: [] })
+  }
+
+  fail(reason: string): void {
+    if (this.failure) return
+    this.failure = new StateObjectFailed({ worker: this.name, reason })
+    for (const w of this.durableWaiters) Deferred.unsafeDone(w.deferred, Exit.fail(this.failure))
+    this.durableWaiters = []
+    this.host.onFailure(this, this.failure)
+  }
+
+  get failed(): StateObjectFailed | undefined {
+    return this.failure
+  }
+}
