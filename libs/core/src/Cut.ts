@@ -8,7 +8,9 @@ import type { Version, WorkerId } from "./Ids"
 export type Cut = ReadonlyMap<WorkerId, Version>
 
 /** Wire form: `[[workerId, version], ...]`. */
-export const CutWire = Schema.Array(Schema.Tuple(Schema.Int, Schema.Int))
+export const CutWire = Schema.Array(
+  Schema.Tuple(Schema.Int.pipe(Schema.positive()), Schema.Int.pipe(Schema.nonNegative()))
+)
 export type CutWire = typeof CutWire.Type
 
 export const toWire = (cut: Cut): CutWire => Array.from(cut)

@@ -109,5 +109,7 @@ export class DependencySet implements Iterable<Dependency> {
 }
 
 /** Wire form of a dependency list: `[[workerId, version], ...]`. */
-export const DependencyList = Schema.Array(Schema.Tuple(Schema.Int, Schema.Int))
+export const DependencyList = Schema.Array(
+  Schema.Tuple(Schema.Int.pipe(Schema.positive()), Schema.Int.pipe(Schema.nonNegative()))
+)
 export type DependencyList = typeof DependencyList.Type

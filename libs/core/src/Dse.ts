@@ -9,7 +9,7 @@
  * - transports use `Dse.serve` and `Dse.call` to carry headers on every message.
  */
 import type { Scope } from "effect"
-import { Context, Deferred, Duration, Effect, FiberRef, Layer } from "effect"
+import { Context, Deferred, Duration, Effect, FiberRef, Layer, Runtime } from "effect"
 import { CoordinatorClient } from "./CoordinatorProtocol"
 import type { Cut } from "./Cut"
 import { DependencySet } from "./DependencySet"
@@ -19,7 +19,7 @@ import type { ExecutionMode } from "./ExecutionMode"
 import type { Header } from "./Header"
 import { allDependencies } from "./Header"
 import type { WorldLine } from "./Ids"
-import { Runtime } from "./internal/runtime"
+import { Runtime as DseRuntime } from "./internal/runtime"
 import type { WorkerStats } from "./internal/worker"
 import { currentSthread, Sthread } from "./Sthread"
 
@@ -43,7 +43,7 @@ export interface DseService {
   readonly cut: () => Cut
   readonly workers: () => ReadonlyArray<WorkerStats>
   /** @internal */
-  readonly runtime: Runtime
+  readonly runtime: DseRuntime
 }
 
 export class Dse extends Context.Tag("@dse/core/Dse")<Dse, DseService>() {}
@@ -53,14 +53,19 @@ export const make = (
 ): Effect.Effect<DseService, CoordinatorUnavailable, CoordinatorClient | Scope.Scope> =>
   Effect.gen(function* () {
     const coordinator = yield* CoordinatorClient
-    const runtime = new Runtime(
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    const scope = yield* Effect.scope
+    const runtime = new DseRuntime(
       {
         mode: options.mode ?? "speculative",
         sealPeriod: Duration.decode(options.sealPeriod ?? Duration.millis(10)),
         futureWorldLineWait: Duration.decode(options.futureWorldLineWait ?? Duration.seconds(2)),
         address: options.address
       },
-      coordinator
+      coordinator,
+      (effect) => {
+        runFork(Effect.forkIn(effect, scope))
+      }
     )
     const first = yield* Deferred.make<void>()
     yield* runtime.follow(first)
@@ -143,7 +148,7 @@ export const serve = <A, E, R>(
 
 /** Checks an incoming header's world-line; returns its uncommitted dependencies. */
 const admit = (
-  runtime: Runtime,
+  runtime: DseRuntime,
   header: Header
 ): Effect.Effect<DependencySet, StaleWorldLine | FutureWorldLine> =>
   Effect.suspend(() => {
@@ -160,7 +165,7 @@ const admit = (
     )
   })
 
-const uncommitted = (runtime: Runtime, deps: DependencySet): DependencySet => {
+const uncommitted = (runtime: DseRuntime, deps: DependencySet): DependencySet => {
   const out = DependencySet.empty()
   for (const [w, v] of deps) if (runtime.committedOf(w) < v) out.add(w, v)
   return out

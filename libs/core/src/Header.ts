@@ -11,7 +11,7 @@
  *   varint        dependency count n
  *   varint x 2n   (worker id, version) pairs
  *
- * Varints are unsigned LEB128, at most 7 bytes (53-bit safe integers).
+ * Varints are unsigned LEB128 in their shortest form, at most 8 bytes (safe integers up to 2^53-1).
  */
 import { Either, Schema } from "effect"
 import { DependencyList, DependencySet } from "./DependencySet"
@@ -67,8 +67,21 @@ const writeVarint = (buf: Uint8Array, offset: number, n: number): number => {
   return offset
 }
 
+const assertEncodable = (n: number, what: string) => {
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`cannot encode ${what} ${n} in a DSE header`)
+}
+
 export const encode = (header: Header): Uint8Array => {
   const deps = header.deps.toArray()
+  assertEncodable(header.worldLine, "world-line")
+  if (header.source) {
+    assertEncodable(header.source[0], "source worker")
+    assertEncodable(header.source[1], "source version")
+  }
+  for (const [w, v] of deps) {
+    assertEncodable(w, "worker")
+    assertEncodable(v, "version")
+  }
   let size = 2 + varintSize(header.worldLine) + varintSize(deps.length)
   if (header.source) size += varintSize(header.source[0]) + varintSize(header.source[1])
   for (const [w, v] of deps) size += varintSize(w) + varintSize(v)
@@ -94,14 +107,18 @@ class Reader {
   varint(what: string): number {
     let result = 0
     let scale = 1
-    for (let i = 0; i < 7; i++) {
+    for (let i = 0; i < 8; i++) {
       if (this.offset >= this.buf.length) throw new MalformedHeader({ reason: `truncated ${what}` })
       const byte = this.buf[this.offset++]!
       result += (byte & 0x7f) * scale
-      if ((byte & 0x80) === 0) return result
+      if ((byte & 0x80) === 0) {
+        if (byte === 0 && i > 0) throw new MalformedHeader({ reason: `${what} is not in its shortest form` })
+        if (result > Number.MAX_SAFE_INTEGER) throw new MalformedHeader({ reason: `${what} exceeds 2^53-1` })
+        return result
+      }
       scale *= 0x80
     }
-    throw new MalformedHeader({ reason: `${what} is longer than 7 bytes` })
+    throw new MalformedHeader({ reason: `${what} is longer than 8 bytes` })
   }
 }
 

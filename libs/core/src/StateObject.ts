@@ -10,7 +10,7 @@
  * their changes; authors with their own format implement `takeDelta` and `restore` directly.
  */
 import type { Scope } from "effect"
-import { Effect } from "effect"
+import { Effect, Runtime } from "effect"
 import { CheckpointStore } from "./CheckpointStore"
 import * as Cut from "./Cut"
 import { Dse } from "./Dse"
@@ -62,8 +62,10 @@ export const make = <S extends VersionedState>(
     const store = runtime.mode === "ephemeral" ? undefined : yield* stores.open(options.name)
     const worker = new Worker(options.name, options.state, runtime, store)
     const scope = yield* Effect.scope
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    // Persists and scheduled seals belong to this worker: a crash (scope close) interrupts them.
     worker.fork = (effect) => {
-      Effect.runFork(Effect.forkIn(effect, scope))
+      runFork(Effect.forkIn(effect, scope))
     }
     const listing = yield* Worker.listing(store)
     const registration = yield* runtime.registerFresh({

@@ -8,6 +8,9 @@ import * as Sthread from "../src/Sthread"
 import { VersionedCell, VersionedMap } from "../src/VersionedState"
 import { FakeCoordinator, FakeStore } from "./fakes"
 
+/** Lets forked background work (persists, reports) run to completion. */
+const settle = Effect.repeatN(Effect.yieldNow(), 20)
+
 const setup = (mode: "speculative" | "durable" | "ephemeral" = "speculative") =>
   Effect.gen(function* () {
     const coordinator = yield* FakeCoordinator.make
@@ -26,7 +29,7 @@ describe("StateObject", () => {
       yield* so.action((m) => Effect.sync(() => m.set("x", 1).set("y", 2)))
       expect(so.stats().version).toBe(1)
       yield* so.seal
-      yield* Effect.yieldNow()
+      yield* settle
       expect(so.stats().version).toBe(2)
       expect(store.persists).toBe(1)
       expect(coordinator.reports).toEqual([{ worker: so.id, worldLine: 1, version: 1, deps: [] }])
@@ -66,11 +69,11 @@ describe("StateObject", () => {
       thread.deps.add(a.id, 7 as any)
       yield* Sthread.within(b.action((c) => Effect.sync(() => c.set(2))), thread)
       expect(b.stats().version).toBe(7)
-      yield* Effect.yieldNow()
+      yield* settle
       // version 1 was sealed before the jump, and version 7 depends on (a, 7): never upward.
       expect(coordinator.reports.map((r) => r.version)).toEqual([1])
       yield* b.seal
-      yield* Effect.yieldNow()
+      yield* settle
       expect(coordinator.reports.at(-1)).toEqual({ worker: b.id, worldLine: 1, version: 7, deps: [[a.id, 7]] })
     })
   )
@@ -166,7 +169,7 @@ describe("StateObject", () => {
       yield* coordinator.changeWorldLine([[a.id, 0], [b.id, 0], [c.id, 0]])
       yield* Effect.sleep("1 millis").pipe(Effect.zipLeft(TestClock.adjust("1 millis")), Effect.fork)
       yield* TestClock.adjust("1 millis")
-      yield* Effect.yieldNow()
+      yield* settle
       const dse = yield* Effect.provide(Dse.Dse, context)
       expect(dse.worldLine()).toBe(2)
       expect(b.state.get()).toBe(0)

@@ -35,6 +35,12 @@ export class FakeCoordinator {
     return this.publish(new CutAdvanced({ worldLine: this.worldLine, cut: Array.from(this.cut) }))
   }
 
+  /** Commits several workers at once (each at least at the given version) and pushes one cut. */
+  advanceCut(entries: ReadonlyArray<readonly [number, number]>): Effect.Effect<void> {
+    for (const [w, v] of entries) this.cut.set(w, Math.max(this.cut.get(w) ?? 0, v))
+    return this.publish(new CutAdvanced({ worldLine: this.worldLine, cut: Array.from(this.cut) }))
+  }
+
   changeWorldLine(recoveryCut: ReadonlyArray<readonly [number, number]>): Effect.Effect<void> {
     this.worldLine++
     for (const [w, v] of recoveryCut) this.cut.set(w, v)

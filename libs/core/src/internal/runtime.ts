@@ -44,7 +44,9 @@ export class Runtime implements WorkerHost {
 
   constructor(
     readonly options: RuntimeOptions,
-    readonly coordinator: CoordinatorClient["Type"]
+    readonly coordinator: CoordinatorClient["Type"],
+    /** Runs background work with the process's services (and a test's TestClock). */
+    readonly runFork: <A, E>(effect: Effect.Effect<A, E>) => void
   ) {}
 
   get mode(): ExecutionMode {
@@ -62,22 +64,29 @@ export class Runtime implements WorkerHost {
   }
 
   report = (worker: WorkerId, worldLine: number, version: number, deps: ReadonlyArray<Dependency>): void => {
-    Effect.runFork(this.coordinator.report({ worker, worldLine, version, deps }))
+    this.runFork(this.coordinator.report({ worker, worldLine, version, deps }))
   }
 
   awaitWorldLine = (worldLine: number): Effect.Effect<boolean> =>
     Effect.suspend(() => {
       if (this.worldLine >= worldLine) return Effect.succeed(true)
       const deferred = Deferred.unsafeMake<void>(FiberId.none)
-      this.worldLineWaiters.push({ worldLine, deferred })
+      const waiter = { worldLine, deferred }
+      this.worldLineWaiters.push(waiter)
       return Effect.map(Effect.timeout(Deferred.await(deferred), this.options.futureWorldLineWait), () => true).pipe(
-        Effect.catchTag("TimeoutException", () => Effect.succeed(false))
+        Effect.catchTag("TimeoutException", () =>
+          Effect.sync(() => {
+            // A header from a world-line that never came must not leave a waiter behind.
+            this.worldLineWaiters = this.worldLineWaiters.filter((w) => w !== waiter)
+            return false
+          })
+        )
       )
     })
 
   onFailure = (_worker: Worker, error: StateObjectFailed): void => {
     this.failures.push(error)
-    Effect.runFork(Effect.logError(error.message))
+    this.runFork(Effect.logError(error.message))
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -122,7 +131,7 @@ export class Runtime implements WorkerHost {
   requestSeal(deps: ReadonlyArray<Dependency>): void {
     for (const [w, v] of deps) this.workers.get(w)?.requestSeal(v)
     // All of them go to the coordinator too: it seals their own dependencies transitively once reported.
-    if (deps.length > 0) Effect.runFork(this.coordinator.requestSeal(deps))
+    if (deps.length > 0) this.runFork(this.coordinator.requestSeal(deps))
   }
 
   private settleWaiters(): void {

@@ -51,6 +51,12 @@ export interface WorkerStats {
   readonly restores: number
 }
 
+/** The workers whose Action the current fiber is inside: a nested Action on one of them joins it. */
+const entered = FiberRef.unsafeMake<ReadonlySet<Worker<any>>>(new Set())
+
+const enter = <A, E, R>(worker: Worker<any>, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.flatMap(FiberRef.get(entered), (inside) => Effect.locally(effect, entered, new Set(inside).add(worker)))
+
 const PRUNE_EVERY_VERSIONS = 32
 const PRUNE_EVERY_MS = 1_000
 
@@ -113,7 +119,9 @@ export class Worker<S extends VersionedState = VersionedState> {
   action<A, E, R>(
     body: (state: S) => Effect.Effect<A, E, R>
   ): Effect.Effect<A, E | RolledBack | FutureWorldLine | StateObjectFailed, R> {
-    return Effect.flatMap(FiberRef.get(currentSthread), (sthread) => {
+    return Effect.flatMap(FiberRef.getWith(entered, (inside) => Effect.map(FiberRef.get(currentSthread), (s) => [inside, s] as const)), ([inside, sthread]) => {
+      // Re-entrant: an Action that calls another Action of the same worker already holds the latch.
+      if (inside.has(this)) return body(this.state)
       if (this.failure) return Effect.fail(this.failure)
       if (this.mode !== "speculative") return this.plainAction(body)
       if (sthread && sthread.worldLine !== 0 && sthread.worldLine !== this.worldLine) {
@@ -174,7 +182,7 @@ export class Worker<S extends VersionedState = VersionedState> {
       const absorbed = sthread ? this.absorb(sthread.deps) : []
       const version = this.version
       return Effect.ensuring(
-        Effect.map(body(this.state), (a) => {
+        Effect.map(enter(this, body(this.state)), (a) => {
           if (this.state.hasChanges()) this.touched = true
           if (sthread) {
             // What the body absorbed (a nested call's reply) belongs to this version too.
@@ -193,7 +201,7 @@ export class Worker<S extends VersionedState = VersionedState> {
   private plainAction<A, E, R>(body: (state: S) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StateObjectFailed, R> {
     return Effect.flatMap(this.latch.enter, () => {
       const version = this.version
-      const run = Effect.ensuring(body(this.state), Effect.sync(() => this.latch.leave()))
+      const run = Effect.ensuring(enter(this, body(this.state)), Effect.sync(() => this.latch.leave()))
       if (this.mode === "ephemeral") {
         return Effect.tap(run, () => {
           if (this.state.hasChanges()) this.state.takeDelta()
