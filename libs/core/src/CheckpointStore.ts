@@ -35,6 +35,13 @@ export interface StoredState {
 export interface StoredCheckpoints {
   /** The version the base holds (0 when nothing was pruned yet). Known committed by this worker. */
   readonly base: Version
+  /**
+   * The last world-line the worker adopted durably (0: none). Every checkpoint in the store was
+   * valid in it: a survivor that keeps its state across a world-line change records the change
+   * before it reports its kept versions again, so a later restart can tell kept checkpoints from
+   * ones a missed change made stale.
+   */
+  readonly worldLine: number
   /** Unpruned checkpoints above the base, oldest first. */
   readonly checkpoints: ReadonlyArray<CheckpointMeta>
 }
@@ -55,7 +62,9 @@ export interface WorkerStore {
   readonly discardAfter: (version: Version) => Effect.Effect<void, CheckpointStoreError>
   /** Folds every checkpoint up to `committed` into the base and deletes them. */
   readonly prune: (committed: Version) => Effect.Effect<void, CheckpointStoreError>
-  /** The base version and the metadata of every unpruned checkpoint. */
+  /** Durably records that every checkpoint now in the store is valid in `worldLine` (see StoredCheckpoints). */
+  readonly adoptWorldLine: (worldLine: WorldLine) => Effect.Effect<void, CheckpointStoreError>
+  /** The base version, the adopted world-line and the metadata of every unpruned checkpoint. */
   readonly list: Effect.Effect<StoredCheckpoints, CheckpointStoreError>
   readonly stats: Effect.Effect<StoreStats, CheckpointStoreError>
 }

@@ -8,7 +8,7 @@ import type { Effect, Stream } from "effect"
 import { Context, Schema } from "effect"
 import { CutWire } from "./Cut"
 import { DependencyList } from "./DependencySet"
-import { CoordinatorUnavailable } from "./Errors"
+import { CoordinatorUnavailable, FutureWorldLine } from "./Errors"
 
 /** A persisted checkpoint, as its worker reports it once it is durable. */
 export const CheckpointReport = Schema.Struct({
@@ -16,6 +16,12 @@ export const CheckpointReport = Schema.Struct({
   /** The world-line the worker is in when it reports; reports of older world-lines are ignored. */
   worldLine: Schema.Int,
   version: Schema.Int,
+  /**
+   * The worker's checkpoint just before this one (its restore point when this is the first since a
+   * start or a restore). The coordinator uses it to tell a gap (a lost report, which must not be
+   * skipped) from a version jump (the Lamport rule).
+   */
+  prev: Schema.Int,
   deps: DependencyList
 })
 export type CheckpointReport = typeof CheckpointReport.Type
@@ -109,7 +115,9 @@ export type ClusterStatus = typeof ClusterStatus.Type
 export class CoordinatorClient extends Context.Tag("@dse/core/CoordinatorClient")<
   CoordinatorClient,
   {
-    readonly register: (request: RegisterRequest) => Effect.Effect<Registration, CoordinatorUnavailable>
+    readonly register: (
+      request: RegisterRequest
+    ) => Effect.Effect<Registration, CoordinatorUnavailable | FutureWorldLine>
     /** Fire and forget: a report that is lost is resent on re-registration. */
     readonly report: (report: CheckpointReport) => Effect.Effect<void>
     /** Fire and forget: asks the owners of these versions to seal them. */
@@ -123,4 +131,4 @@ export class CoordinatorClient extends Context.Tag("@dse/core/CoordinatorClient"
   }
 >() {}
 
-export { CoordinatorUnavailable }
+export { CoordinatorUnavailable, FutureWorldLine }

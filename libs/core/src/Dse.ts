@@ -156,7 +156,7 @@ const admit = (
     if (header.worldLine === runtime.worldLine) return Effect.succeed(uncommitted(runtime, deps))
     if (header.worldLine < runtime.worldLine) {
       // A message whose dependencies have all committed carries no speculation, whatever its world-line.
-      return runtime.isCovered(deps)
+      return runtime.isCoveredIn(deps, header.worldLine)
         ? Effect.succeed(DependencySet.empty())
         : Effect.fail(new StaleWorldLine({ received: header.worldLine, current: runtime.worldLine }))
     }

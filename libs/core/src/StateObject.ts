@@ -46,7 +46,7 @@ export interface StateObject<S extends VersionedState> {
   readonly stats: () => WorkerStats
 }
 
-export type StartError = CheckpointStoreError | CorruptCheckpoint | CoordinatorUnavailable
+export type StartError = CheckpointStoreError | CorruptCheckpoint | CoordinatorUnavailable | FutureWorldLine
 
 /**
  * Starts a StateObject: opens its store, registers with the coordinator, restores what the
@@ -72,7 +72,12 @@ export const make = <S extends VersionedState>(
       name: options.name,
       worldLine: 0,
       committed: listing.base,
-      checkpoints: listing.checkpoints.map((c) => ({ worldLine: c.worldLine, version: c.version, deps: c.deps })),
+      // A checkpoint is valid in the last world-line the worker adopted durably (see StoredCheckpoints).
+      checkpoints: listing.checkpoints.map((c) => ({
+        worldLine: Math.max(c.worldLine, listing.worldLine),
+        version: c.version,
+        deps: c.deps
+      })),
       ...(options.kind !== undefined ? { kind: options.kind } : {})
     })
     const newest = listing.checkpoints.length > 0 ? listing.checkpoints[listing.checkpoints.length - 1]!.version : listing.base

@@ -87,10 +87,11 @@ describe("Dse.serve", () => {
     })
   )
 
-  it.scoped("a header of an older world-line whose dependencies have all committed is accepted", () =>
+  it.scoped("a header of an older world-line whose dependencies committed in it is accepted", () =>
     Effect.gen(function* () {
-      const { coordinator, context } = yield* setup({ worldLine: 2 })
+      const { coordinator, context } = yield* setup({ worldLine: 1 })
       yield* coordinator.advanceCut([[9, 3]])
+      yield* coordinator.changeWorldLine([[9, 3]])
       yield* flush
       let ran = false
       const [, reply] = yield* Effect.provide(
@@ -100,6 +101,51 @@ describe("Dse.serve", () => {
       expect(ran).toBe(true)
       expect(reply?.worldLine).toBe(2)
       expect(reply?.deps.size).toBe(0)
+    })
+  )
+
+  it.scoped("an older world-line's dependency is judged by that world-line's recovery cut, not a later cut (versions are reused)", () =>
+    Effect.gen(function* () {
+      const { coordinator, context } = yield* setup({ worldLine: 1 })
+      // (9, 5) of world-line 1 was lost: the recovery cut of world-line 2 has worker 9 at 3 ...
+      yield* coordinator.changeWorldLine([[9, 3]])
+      // ... and worker 9 later commits a new version 5 in world-line 2.
+      yield* coordinator.advanceCut([[9, 6]])
+      yield* flush
+      let ran = false
+      const error = yield* Effect.flip(
+        Effect.provide(Dse.serve(header(1, [dep(9, 5)]), Effect.sync(() => (ran = true))), context)
+      )
+      expect(ran).toBe(false)
+      expect(error).toBeInstanceOf(StaleWorldLine)
+    })
+  )
+
+  it.scoped("a process that missed a world-line change fails its commit waiters, even when the new cut covers their numbers", () =>
+    Effect.gen(function* () {
+      const { coordinator, context } = yield* setup({ worldLine: 1 })
+      const thread = new Sthread.Sthread(1)
+      thread.deps.add(9 as WorkerId, 1 as Version)
+      const fiber = yield* Effect.fork(Effect.provide(Dse.awaitCommitOf(thread), context))
+      yield* flush
+      // The WorldLineChanged event was missed (a lost connection): the next event is already of world-line 3.
+      coordinator.worldLine = 3
+      yield* coordinator.advanceCut([[9, 7]])
+      yield* flush
+      const error = yield* Effect.flip(Fiber.join(fiber))
+      expect(error).toBeInstanceOf(RolledBack)
+    })
+  )
+
+  it.scoped("a header of a world-line whose recovery cut this process never saw is stale", () =>
+    Effect.gen(function* () {
+      const { coordinator, context } = yield* setup({ worldLine: 2 })
+      yield* coordinator.advanceCut([[9, 3]])
+      yield* flush
+      const error = yield* Effect.flip(
+        Effect.provide(Dse.serve(header(1, [dep(9, 2)]), Effect.void), context)
+      )
+      expect(error).toBeInstanceOf(StaleWorldLine)
     })
   )
 

@@ -32,7 +32,7 @@ describe("StateObject", () => {
       yield* settle
       expect(so.stats().version).toBe(2)
       expect(store.persists).toBe(1)
-      expect(coordinator.reports).toEqual([{ worker: so.id, worldLine: 1, version: 1, deps: [] }])
+      expect(coordinator.reports).toEqual([{ worker: so.id, worldLine: 1, version: 1, prev: 0, deps: [] }])
     })
   )
 
@@ -74,7 +74,7 @@ describe("StateObject", () => {
       expect(coordinator.reports.map((r) => r.version)).toEqual([1])
       yield* b.seal
       yield* settle
-      expect(coordinator.reports.at(-1)).toEqual({ worker: b.id, worldLine: 1, version: 7, deps: [[a.id, 7]] })
+      expect(coordinator.reports.at(-1)).toEqual({ worker: b.id, worldLine: 1, version: 7, prev: 1, deps: [[a.id, 7]] })
     })
   )
 

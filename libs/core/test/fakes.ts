@@ -83,6 +83,7 @@ export class FakeCoordinator {
 }
 
 interface FakeWorkerData {
+  worldLine: number
   base: Map<string, StateValue>
   baseVersion: number
   checkpoints: Array<{ meta: CheckpointMeta; delta: Delta }>
@@ -97,7 +98,7 @@ export class FakeStore {
   workerStore(worker: string): WorkerStore {
     let d = this.data.get(worker)
     if (!d) {
-      d = { base: new Map(), baseVersion: 0, checkpoints: [] }
+      d = { worldLine: 0, base: new Map(), baseVersion: 0, checkpoints: [] }
       this.data.set(worker, d)
     }
     const data = d
@@ -135,8 +136,16 @@ export class FakeStore {
             data.baseVersion = c.meta.version
           }
         }),
+      adoptWorldLine: (worldLine) =>
+        Effect.sync(() => {
+          data.worldLine = worldLine
+        }),
       list: Effect.sync(
-        (): StoredCheckpoints => ({ base: data.baseVersion as Version, checkpoints: data.checkpoints.map((c) => c.meta) })
+        (): StoredCheckpoints => ({
+          base: data.baseVersion as Version,
+          worldLine: data.worldLine,
+          checkpoints: data.checkpoints.map((c) => c.meta)
+        })
       ),
       stats: Effect.sync(() => ({ checkpoints: data.checkpoints.length, bytes: 0 }))
     }

@@ -10,7 +10,7 @@ import type { CoordinatorEvent, RegisterRequest, Registration } from "../Coordin
 import { CoordinatorClient } from "../CoordinatorProtocol"
 import * as Cut from "../Cut"
 import type { Dependency } from "../DependencySet"
-import type { CoordinatorUnavailable, StateObjectFailed } from "../Errors"
+import type { CoordinatorUnavailable, FutureWorldLine, StateObjectFailed } from "../Errors"
 import { RolledBack } from "../Errors"
 import type { ExecutionMode } from "../ExecutionMode"
 import type { Version, WorkerId } from "../Ids"
@@ -36,6 +36,12 @@ interface WorldLineWaiter {
 export class Runtime implements WorkerHost {
   worldLine = 0
   private readonly cut = new Map<WorkerId, Version>()
+  /**
+   * The recovery cut of each world-line change this process saw, by new world-line. Version numbers
+   * are reused after a rollback, so a dependency of world-line w can only be judged against the
+   * recovery cut of w+1 (what of w survived), never against a later cut.
+   */
+  private readonly recoveryCuts = new Map<number, Cut.Cut>()
   private readonly workers = new Map<WorkerId, Worker<any>>()
   private commitWaiters = new Set<CommitWaiter>()
   private worldLineWaiters: Array<WorldLineWaiter> = []
@@ -63,8 +69,20 @@ export class Runtime implements WorkerHost {
     return true
   }
 
-  report = (worker: WorkerId, worldLine: number, version: number, deps: ReadonlyArray<Dependency>): void => {
-    this.runFork(this.coordinator.report({ worker, worldLine, version, deps }))
+  /** True when dependencies taken in `worldLine` all committed (in that world-line's numbering). */
+  isCoveredIn = (deps: Iterable<Dependency>, worldLine: number): boolean => {
+    if (worldLine === 0 || worldLine >= this.worldLine) return this.isCovered(deps)
+    const survived = this.recoveryCuts.get(worldLine + 1)
+    if (survived === undefined) {
+      for (const _ of deps) return false
+      return true
+    }
+    for (const [w, v] of deps) if (Cut.at(survived, w) < v) return false
+    return true
+  }
+
+  report = (worker: WorkerId, worldLine: number, version: number, prev: number, deps: ReadonlyArray<Dependency>): void => {
+    this.runFork(this.coordinator.report({ worker, worldLine, version, prev, deps }))
   }
 
   awaitWorldLine = (worldLine: number): Effect.Effect<boolean> =>
@@ -113,8 +131,9 @@ export class Runtime implements WorkerHost {
       if (this.mode !== "speculative") return Effect.void
       const pending: Array<Dependency> = []
       for (const [w, v] of deps) if ((this.cut.get(w) ?? 0) < v) pending.push([w, v])
-      if (pending.length === 0) return Effect.void
+      if (pending.length === 0 && (worldLine === 0 || worldLine >= this.worldLine)) return Effect.void
       if (worldLine !== 0 && worldLine < this.worldLine) {
+        if (this.isCoveredIn(deps, worldLine)) return Effect.void
         return Effect.fail(
           new RolledBack({ worldLine: this.worldLine, reason: `depends on work of world-line ${worldLine} that did not commit` })
         )
@@ -179,7 +198,7 @@ export class Runtime implements WorkerHost {
   // Workers
 
   /** Registers a freshly started worker with the coordinator. */
-  registerFresh(request: RegisterRequest): Effect.Effect<Registration, CoordinatorUnavailable> {
+  registerFresh(request: RegisterRequest): Effect.Effect<Registration, CoordinatorUnavailable | FutureWorldLine> {
     return this.coordinator.register({
       ...request,
       ...(this.options.address !== undefined ? { address: this.options.address } : {}),
@@ -207,7 +226,9 @@ export class Runtime implements WorkerHost {
   private handleEvent(event: CoordinatorEvent): Effect.Effect<void> {
     switch (event._tag) {
       case "CutAdvanced": {
-        if (event.worldLine > this.worldLine && this.worldLine !== 0) return this.resync
+        if (event.worldLine > this.worldLine && this.worldLine !== 0) {
+          return Effect.zipRight(this.resync, this.catchUp(event.worldLine, Cut.fromWire(event.cut)))
+        }
         if (event.worldLine > this.worldLine) this.advanceWorldLine(event.worldLine)
         if (event.worldLine < this.worldLine) return Effect.void
         if (this.mergeCut(Cut.fromWire(event.cut))) {
@@ -217,8 +238,10 @@ export class Runtime implements WorkerHost {
         return Effect.void
       }
       case "WorldLineChanged": {
-        if (event.worldLine <= this.worldLine) return Effect.void
-        if (event.worldLine > this.worldLine + 1 && this.worldLine !== 0) return this.resync
+        // Workers decide one by one: one that re-registered may already be past this change.
+        if (event.worldLine > this.worldLine + 1 && this.worldLine !== 0) {
+          return Effect.zipRight(this.resync, this.catchUp(event.worldLine, Cut.fromWire(event.recoveryCut)))
+        }
         return this.applyWorldLine(event.worldLine, Cut.fromWire(event.recoveryCut))
       }
       case "SealRequested": {
@@ -228,16 +251,37 @@ export class Runtime implements WorkerHost {
     }
   }
 
+  /**
+   * This process missed world-line changes (its workers were re-registered by `resync`): adopt the
+   * newest world-line. Which of its waiters' dependencies survived is unknown (a later cut uses the
+   * reused version numbers of the new world-line), so they fail with RolledBack and are retried.
+   */
+  private catchUp(worldLine: number, cut: Cut.Cut): Effect.Effect<void> {
+    return Effect.sync(() => {
+      if (worldLine > this.worldLine) {
+        // Which of the missed world-lines' work survived is unknown here: every waiter is lost.
+        this.failLostWaiters(new Map(), worldLine)
+        this.advanceWorldLine(worldLine)
+      }
+      if (this.mergeCut(cut)) for (const worker of this.workers.values()) worker.onCut(this.cut)
+      this.settleWaiters()
+    })
+  }
+
   private applyWorldLine(worldLine: number, recoveryCut: Cut.Cut): Effect.Effect<void> {
     return Effect.gen(this, function* () {
-      this.failLostWaiters(recoveryCut, worldLine)
-      yield* Effect.forEach(this.workers.values(), (w) => w.onWorldLineChanged(worldLine, recoveryCut), {
+      this.recoveryCuts.set(worldLine, recoveryCut)
+      if (worldLine > this.worldLine) this.failLostWaiters(recoveryCut, worldLine)
+      const lagging = Array.from(this.workers.values()).filter((w) => w.worldLine === worldLine - 1)
+      yield* Effect.forEach(lagging, (w) => w.onWorldLineChanged(worldLine, recoveryCut), {
         concurrency: "unbounded",
         discard: true
       })
       this.mergeCut(recoveryCut)
       this.advanceWorldLine(worldLine)
       this.settleWaiters()
+      // A worker further behind missed a change in between: it learns that change's cut by re-registering.
+      if (Array.from(this.workers.values()).some((w) => w.worldLine < worldLine && !w.failed)) yield* this.resync
     })
   }
 
@@ -261,7 +305,9 @@ export class Runtime implements WorkerHost {
       const registration = reply.right
       if (registration.recoveryCut !== undefined) {
         const recoveryCut = Cut.fromWire(registration.recoveryCut)
-        this.failLostWaiters(recoveryCut, registration.worldLine)
+        this.recoveryCuts.set(worker.worldLine + 1, recoveryCut)
+        if (worker.worldLine === this.worldLine) this.failLostWaiters(recoveryCut, registration.worldLine)
+        else this.failLostWaiters(new Map(), registration.worldLine)
         yield* worker.onWorldLineChanged(registration.worldLine, recoveryCut)
       }
       this.mergeCut(Cut.fromWire(registration.cut))

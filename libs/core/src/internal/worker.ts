@@ -24,7 +24,15 @@ export interface WorkerHost {
   readonly mode: ExecutionMode
   readonly committedOf: (worker: WorkerId) => Version
   readonly isCovered: (deps: Iterable<Dependency>) => boolean
-  readonly report: (worker: WorkerId, worldLine: number, version: number, deps: ReadonlyArray<Dependency>) => void
+  /** Whether dependencies taken in `worldLine` all committed, judged in that world-line's numbering. */
+  readonly isCoveredIn: (deps: Iterable<Dependency>, worldLine: number) => boolean
+  readonly report: (
+    worker: WorkerId,
+    worldLine: number,
+    version: number,
+    prev: number,
+    deps: ReadonlyArray<Dependency>
+  ) => void
   /** Waits (bounded) until this process has adopted `worldLine`; false when it did not in time. */
   readonly awaitWorldLine: (worldLine: number) => Effect.Effect<boolean>
   /** Called when a worker fails, so that the process can surface it. */
@@ -33,6 +41,8 @@ export interface WorkerHost {
 
 interface SealedVersion {
   readonly version: number
+  /** The checkpoint before it (see CheckpointReport.prev). */
+  readonly prev: number
   readonly deps: ReadonlyArray<Dependency>
   persisted: boolean
   /** The world-line in which it was last reported (0: not reported). */
@@ -71,6 +81,8 @@ export class Worker<S extends VersionedState = VersionedState> {
   private touched = false
   /** The newest sealed version that was touched (0: none). */
   private lastTouched = 0
+  /** The newest checkpoint (sealed, or restored): the `prev` of the next report. */
+  private lastSealed = 0
   committed = 0
   persistedMax = 0
   private prunedTo = 0
@@ -135,7 +147,9 @@ export class Worker<S extends VersionedState = VersionedState> {
   private reconcileWorldLine(sthread: Sthread): Effect.Effect<void, RolledBack | FutureWorldLine> {
     return Effect.suspend(() => {
       if (sthread.worldLine < this.worldLine) {
-        if (this.host.isCovered(sthread.deps)) {
+        if (this.host.isCoveredIn(sthread.deps, sthread.worldLine)) {
+          // Everything it depends on committed: it carries no speculation any more.
+          sthread.deps.clear()
           sthread.worldLine = this.worldLine
           return Effect.void
         }
@@ -267,7 +281,8 @@ export class Worker<S extends VersionedState = VersionedState> {
     this.deps = DependencySet.empty()
     this.touched = false
     this.lastTouched = version
-    const entry: SealedVersion = { version, deps, persisted: false, reportedIn: 0 }
+    const entry: SealedVersion = { version, prev: this.lastSealed, deps, persisted: false, reportedIn: 0 }
+    this.lastSealed = version
     this.sealed.push(entry)
     const meta: CheckpointMeta = { worldLine: this.worldLine as WorldLine, version: version as Version, deps }
     const incarnation = this.incarnation
@@ -297,7 +312,7 @@ export class Worker<S extends VersionedState = VersionedState> {
         if (!entry.persisted) break
         if (entry.reportedIn === this.worldLine) continue
         entry.reportedIn = this.worldLine
-        this.host.report(this.id, this.worldLine, entry.version, entry.deps)
+        this.host.report(this.id, this.worldLine, entry.version, entry.prev, entry.deps)
       }
     } else {
       // Durable mode: persisted is committed.
@@ -392,7 +407,10 @@ export class Worker<S extends VersionedState = VersionedState> {
   ): Effect.Effect<void, CheckpointStoreError> {
     this.id = id
     this.worldLine = worldLine
-    return this.restoreTo(restoreTo, committed)
+    return Effect.zipRight(
+      this.restoreTo(restoreTo, committed),
+      this.store && this.mode === "speculative" ? this.store.adoptWorldLine(worldLine as WorldLine) : Effect.void
+    )
   }
 
   private restoreTo(version: number, committed: number): Effect.Effect<void, CheckpointStoreError> {
@@ -409,6 +427,7 @@ export class Worker<S extends VersionedState = VersionedState> {
       this.deps = DependencySet.empty()
       this.touched = false
       this.lastTouched = version
+      this.lastSealed = version
       this.version = version + 1
       this.persistedMax = version
       this.committed = Math.max(committed, version)
@@ -432,6 +451,15 @@ export class Worker<S extends VersionedState = VersionedState> {
         if (this.isDirty()) versions.push({ version: this.version, deps: this.deps })
         const decision = Recovery.decide(this.id, recoveryCut, versions)
         if (decision._tag === "Keep") {
+          // Durably first: a restart must know these checkpoints are valid in the new world-line
+          // before the coordinator can commit them in it.
+          if (this.store) {
+            const adopted = yield* Effect.either(this.store.adoptWorldLine(worldLine as WorldLine))
+            if (adopted._tag === "Left") {
+              this.fail(`recording world-line ${worldLine} failed: ${adopted.left.message}`)
+              return decision
+            }
+          }
           this.worldLine = worldLine
           this.advanceCommitted(Cut.at(recoveryCut, this.id))
           // Kept versions are reported again in the new world-line (the coordinator dropped them).
@@ -439,7 +467,12 @@ export class Worker<S extends VersionedState = VersionedState> {
           return decision
         }
         this.restoreCount++
-        const result = yield* Effect.either(this.restoreTo(decision.version, decision.version))
+        const result = yield* Effect.either(
+          Effect.zipRight(
+            this.restoreTo(decision.version, decision.version),
+            this.store ? this.store.adoptWorldLine(worldLine as WorldLine) : Effect.void
+          )
+        )
         if (result._tag === "Left") this.fail(`restore to version ${decision.version} failed: ${result.left.message}`)
         this.worldLine = worldLine
         return decision
@@ -449,7 +482,7 @@ export class Worker<S extends VersionedState = VersionedState> {
 
   /** Starts the store listing used at start and re-registration. */
   static listing(store: WorkerStore | undefined): Effect.Effect<StoredCheckpoints, CheckpointStoreError> {
-    return store ? store.list : Effect.succeed({ base: 0 as Version, checkpoints: [] })
+    return store ? store.list : Effect.succeed({ base: 0 as Version, worldLine: 0, checkpoints: [] })
   }
 
   fail(reason: string): void {
