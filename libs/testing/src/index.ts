@@ -1,0 +1,7 @@
+/**
+ * @dse/testing: compose DSE parties in one process for tests, inject faults, check invariants.
+ */
+export * as BankWorkload from "./BankWorkload"
+export * from "./InProcessCluster"
+export * from "./InProcessNetwork"
+export * from "./NetworkErrors"
