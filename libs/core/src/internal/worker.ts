@@ -393,9 +393,13 @@ export class Worker<S extends VersionedState = VersionedState> {
 
   /** The metadata a re-registration sends: persisted versions above the committed one. */
   persistedUncommitted(): Array<{ worldLine: number; version: number; deps: ReadonlyArray<Dependency> }> {
-    return this.sealed
-      .filter((s) => s.persisted && s.version > this.committed)
-      .map((s) => ({ worldLine: this.worldLine, version: s.version, deps: s.deps }))
+    // A chain without holes: the coordinator takes each one as the successor of the one before.
+    const out: Array<{ worldLine: number; version: number; deps: ReadonlyArray<Dependency> }> = []
+    for (const s of this.sealed) {
+      if (!s.persisted) break
+      if (s.version > this.committed) out.push({ worldLine: this.worldLine, version: s.version, deps: s.deps })
+    }
+    return out
   }
 
   /** A fresh start: restore the version the coordinator names (or, outside speculation, the newest). */

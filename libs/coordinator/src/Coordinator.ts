@@ -1,0 +1,321 @@
+/**
+ * The coordinator (SPEC 3.5, 3.7, 3.8): membership, the committed cut, world-lines and recovery
+ * cuts, as a transport-free Effect service. The RPC face (services/coordinator) forwards to it.
+ *
+ * Durable state is only what ClusterStateStore holds: (world-line, recovery cut) per change and
+ * the membership. Each is written BEFORE anyone hears of it. Everything else (the graph of
+ * persisted versions) is rebuilt from the workers after a restart, and commits pause until every
+ * known member has re-attached: a recovery cut taken earlier could be below what was committed.
+ */
+import {
+  ClusterStateStore,
+  CoordinatorClient,
+  CoordinatorUnavailable,
+  Cut,
+  CutAdvanced,
+  FutureWorldLine,
+  SealRequested,
+  WorkerName,
+  WorldLineChanged
+} from "@dse/core"
+import type {
+  CheckpointReport,
+  CheckpointStoreError,
+  ClusterStatus,
+  CoordinatorEvent,
+  CorruptCheckpoint,
+  DependencyList,
+  RegisterRequest,
+  Registration,
+  WorkerId,
+  WorldLine
+} from "@dse/core"
+import { Context, Deferred, Effect, Layer, PubSub, Schema, Stream } from "effect"
+import type { Scope } from "effect"
+import { CoordinatorState } from "./internal/coordinatorState"
+import type { Member } from "./internal/coordinatorState"
+
+export type RegisterError = CoordinatorUnavailable | FutureWorldLine
+
+export interface CoordinatorService {
+  /**
+   * Registers a worker process (fresh start, crash restart or live re-attach) and tells it the
+   * world-line to adopt, the committed cut and, when it must take a recovery decision, the
+   * recovery cut. A fresh restart during a rebuild waits until the rebuild completes.
+   */
+  readonly register: (request: RegisterRequest) => Effect.Effect<Registration, RegisterError>
+  /**
+   * Fire and forget: a persisted checkpoint. Ignored unless of the current world-line and a member;
+   * held aside (not counted) while the checkpoint it names as `prev` is not in the graph.
+   */
+  readonly report: (report: CheckpointReport) => Effect.Effect<void>
+  /** Fire and forget: someone waits for these versions; their owners (transitively) should seal. */
+  readonly requestSeal: (deps: DependencyList) => Effect.Effect<void>
+  /**
+   * Every event, starting with a CutAdvanced of the current state. Subscribes when run; ends when
+   * the coordinator shuts down.
+   */
+  readonly events: Stream.Stream<CoordinatorEvent, CoordinatorUnavailable>
+  /**
+   * Subscribes now (in the scope) and returns the stream of events from this point on, starting
+   * with the baseline CutAdvanced: nothing published after this effect completes is missed.
+   */
+  readonly subscribe: Effect.Effect<Stream.Stream<CoordinatorEvent>, CoordinatorUnavailable, Scope.Scope>
+  readonly status: Effect.Effect<ClusterStatus, CoordinatorUnavailable>
+  /**
+   * Stops this coordinator as a crash would: event streams end, waiting registrations and every
+   * later call fail with CoordinatorUnavailable. Durable state stays in the ClusterStateStore.
+   */
+  readonly shutdown: Effect.Effect<void>
+}
+
+const unavailable = (reason: string) => new CoordinatorUnavailable({ reason })
+
+const storeFailure = (what: string) => (error: CheckpointStoreError) =>
+  unavailable(`${what} could not be persisted: ${error.message}`)
+
+const isWorkerName = Schema.is(WorkerName)
+
+/** Builds a coordinator on the ClusterStateStore in context; it shuts down when the scope closes. */
+const make: Effect.Effect<
+  CoordinatorService,
+  CheckpointStoreError | CorruptCheckpoint,
+  ClusterStateStore | Scope.Scope
+> = Effect.gen(function* () {
+  const store = yield* ClusterStateStore
+  const handle = yield* store.open
+  const state = new CoordinatorState(yield* handle.load)
+  // Unbounded: a dropped WorldLineChanged or SealRequested would stall a worker, and every event
+  // is small. A network face that cannot keep up should drop the connection, not events.
+  const pubsub = yield* PubSub.unbounded<CoordinatorEvent>()
+  const lock = yield* Effect.makeSemaphore(1)
+  // Uninterruptible: a durable write and the state change that follows it must not be split, or
+  // the store and the memory would disagree (an id handed out twice, a world-line recorded twice).
+  const locked = <A, E, R>(effect: Effect.Effect<A, E, R>) => lock.withPermits(1)(Effect.uninterruptible(effect))
+
+  const publish = (event: CoordinatorEvent) => PubSub.publish(pubsub, event)
+
+  const publishCut = Effect.suspend(() => {
+    const cut = state.fullCut()
+    state.published = cut
+    return publish(new CutAdvanced({ worldLine: state.worldLine, cut: Cut.toWire(cut) }))
+  })
+
+  const ensureOpen = Effect.suspend(() =>
+    state.closed ? Effect.fail(unavailable("the coordinator has shut down")) : Effect.void
+  )
+
+  /** Durably records a new member, then hands its id out. */
+  const join = Effect.fn("Coordinator.join")(function* (name: string) {
+    const id = state.nextId()
+    yield* handle.addMember(id, name).pipe(Effect.mapError(storeFailure(`member ${name}`)))
+    return state.addMember(id, name)
+  })
+
+  /** w -> w+1 with recovery cut = the committed cut: persisted first, then published. */
+  const changeWorldLine = Effect.fn("Coordinator.changeWorldLine")(function* () {
+    const worldLine = (state.worldLine + 1) as WorldLine
+    const recoveryCut = state.fullCut()
+    yield* handle
+      .recordWorldLine({ worldLine, recoveryCut })
+      .pipe(Effect.mapError(storeFailure(`world-line ${worldLine}`)))
+    state.enterWorldLine({ worldLine, recoveryCut })
+    yield* publish(new WorldLineChanged({ worldLine, recoveryCut: Cut.toWire(recoveryCut) }))
+    return recoveryCut
+  })
+
+  const noteRegistration = (member: Member, request: RegisterRequest) => {
+    member.registered = true
+    member.address = request.address
+    member.pid = request.pid
+    member.kind = request.kind
+    state.rebuild?.missing.delete(member.id)
+  }
+
+  /** Ends the rebuild once every known member is back: one world-line change for all restarts. */
+  const maybeFinishRebuild = Effect.fn("Coordinator.finishRebuild")(function* () {
+    const rebuild = state.rebuild
+    if (rebuild === undefined || rebuild.missing.size > 0) return
+    state.rebuild = undefined
+    if (rebuild.waiters.length === 0) {
+      yield* publishCut
+      return
+    }
+    const changed = yield* Effect.either(changeWorldLine())
+    for (const waiter of rebuild.waiters) {
+      if (changed._tag === "Left") {
+        yield* Deferred.fail(waiter.reply, changed.left)
+      } else {
+        const cut = Cut.toWire(changed.right)
+        yield* Deferred.succeed(waiter.reply, { id: waiter.id, worldLine: state.worldLine, cut, recoveryCut: cut })
+      }
+    }
+    // The rebuilt cut stands even if the world-line could not be recorded; the restarts retry.
+    if (changed._tag === "Left") yield* publishCut
+  })
+
+  type Outcome =
+    | { readonly _tag: "Reply"; readonly registration: Registration }
+    | { readonly _tag: "Wait"; readonly reply: Deferred.Deferred<Registration, RegisterError> }
+
+  const registerLocked = Effect.fn("Coordinator.registerLocked")(function* (request: RegisterRequest) {
+    yield* ensureOpen
+    if (!isWorkerName(request.name)) {
+      return yield* Effect.fail(unavailable(`refused: ${JSON.stringify(request.name)} is not a valid worker name`))
+    }
+    if (request.worldLine > state.worldLine) {
+      return yield* Effect.fail(new FutureWorldLine({ received: request.worldLine, current: state.worldLine }))
+    }
+    const known = state.byName.get(request.name)
+    const reply = (member: Member, extra: { readonly recoveryCut?: Cut.CutWire } = {}): Outcome => ({
+      _tag: "Reply",
+      registration: { id: member.id, worldLine: state.worldLine, cut: Cut.toWire(state.visibleCut()), ...extra }
+    })
+
+    if (request.worldLine >= 1) {
+      // Live re-attach (after a coordinator restart, or a lost connection).
+      const member = known ?? (yield* join(request.name))
+      if (request.worldLine < state.worldLine) {
+        // It missed world-line changes: it decides against the first one it missed, then re-reports.
+        const recoveryCut = state.recoveryCutOf(request.worldLine + 1)
+        if (recoveryCut === undefined) {
+          return yield* Effect.fail(unavailable(`no record of world-line ${request.worldLine + 1}`))
+        }
+        noteRegistration(member, request)
+        yield* maybeFinishRebuild()
+        return reply(member, { recoveryCut: Cut.toWire(recoveryCut) })
+      }
+      // Its hint, then its checkpoints as a chain; held reports they connect follow.
+      const changed = state.attach(member.id, request.committed, request.checkpoints)
+      noteRegistration(member, request)
+      if (state.rebuild !== undefined) yield* maybeFinishRebuild()
+      else if (changed) yield* publishCut
+      if (state.worldLine > request.worldLine) {
+        // Its attach ended a rebuild that moved the world-line (a restart was waiting): it must
+        // decide against that change like any survivor, or it would stay in the old world-line.
+        const recoveryCut = state.recoveryCutOf(request.worldLine + 1)
+        if (recoveryCut !== undefined) return reply(member, { recoveryCut: Cut.toWire(recoveryCut) })
+      }
+      return reply(member)
+    }
+
+    const hasPast = request.checkpoints.length > 0 || request.committed > 0
+    if (known === undefined && !hasPast) {
+      // A new member: no world-line change.
+      const member = yield* join(request.name)
+      noteRegistration(member, request)
+      return reply(member)
+    }
+
+    // A crash restart: its memory is gone, so the cluster moves to a new world-line.
+    const member = known ?? (yield* join(request.name))
+    // Its hint, and its durable checkpoints of the current world-line whose reports may have been
+    // lost (a chain: one of another world-line breaks it); they can only raise the committed cut.
+    const moved = state.attach(member.id, request.committed, request.checkpoints, (cp) => cp.worldLine === state.worldLine)
+    noteRegistration(member, request)
+    if (state.rebuild !== undefined) {
+      // The recovery cut must not be taken before the graph is rebuilt: wait with the others.
+      const deferred = yield* Deferred.make<Registration, RegisterError>()
+      state.rebuild.waiters.push({ id: member.id, reply: deferred })
+      yield* maybeFinishRebuild()
+      return { _tag: "Wait", reply: deferred } satisfies Outcome
+    }
+    const recoveryCut = Cut.toWire(
+      yield* changeWorldLine().pipe(
+        // Nobody hears of a world-line that was not recorded; the merged commits still stand.
+        Effect.tapError(() => (moved ? publishCut : Effect.void))
+      )
+    )
+    return {
+      _tag: "Reply",
+      registration: { id: member.id, worldLine: state.worldLine, cut: recoveryCut, recoveryCut }
+    } satisfies Outcome
+  })
+
+  const register = Effect.fn("Coordinator.register")(function* (request: RegisterRequest) {
+    const outcome: Outcome = yield* locked(registerLocked(request))
+    if (outcome._tag === "Reply") return outcome.registration
+    return yield* Deferred.await(outcome.reply)
+  })
+
+  const report = Effect.fn("Coordinator.report")(function* (r: CheckpointReport) {
+    yield* locked(
+      Effect.gen(function* () {
+        if (state.closed || r.worldLine !== state.worldLine) return
+        const id = r.worker as WorkerId
+        if (!state.byId.has(id)) return
+        // Accepted when it extends its worker's chain; held while a predecessor is missing.
+        const { accepted, changed } = state.report(id, r.version, r.prev, r.deps)
+        if (changed && state.rebuild === undefined) yield* publishCut
+        const seals = state.sealsAfterReport(id, accepted)
+        if (seals.length > 0) yield* publish(new SealRequested({ deps: seals }))
+      })
+    )
+  })
+
+  const requestSeal = Effect.fn("Coordinator.requestSeal")(function* (deps: DependencyList) {
+    yield* locked(
+      Effect.gen(function* () {
+        if (state.closed) return
+        const seals = state.sealsFor(deps)
+        if (seals.length > 0) yield* publish(new SealRequested({ deps: seals }))
+      })
+    )
+  })
+
+  const subscribe: Effect.Effect<Stream.Stream<CoordinatorEvent>, CoordinatorUnavailable, Scope.Scope> = locked(
+    Effect.gen(function* () {
+      yield* ensureOpen
+      // Under the lock, so the baseline and the subscription see the same state.
+      const dequeue = yield* PubSub.subscribe(pubsub)
+      const baseline = new CutAdvanced({ worldLine: state.worldLine, cut: Cut.toWire(state.visibleCut()) })
+      return Stream.concat(Stream.succeed<CoordinatorEvent>(baseline), Stream.fromQueue(dequeue))
+    })
+  )
+
+  const status = locked(Effect.zipRight(ensureOpen, Effect.sync(() => state.status())))
+
+  const shutdown = locked(
+    Effect.gen(function* () {
+      if (state.closed) return
+      state.closed = true
+      const waiters = state.rebuild?.waiters ?? []
+      for (const w of waiters) yield* Deferred.fail(w.reply, unavailable("the coordinator has shut down"))
+      yield* PubSub.shutdown(pubsub)
+    })
+  )
+
+  yield* Effect.addFinalizer(() => shutdown)
+
+  return {
+    register,
+    report,
+    requestSeal,
+    events: Stream.unwrapScoped(subscribe),
+    subscribe,
+    status,
+    shutdown
+  } satisfies CoordinatorService
+})
+
+/** The in-process CoordinatorClient of the runtime (FutureWorldLine passes through, typed). */
+const toClient = (coordinator: CoordinatorService): Context.Tag.Service<typeof CoordinatorClient> => ({
+  register: coordinator.register,
+  report: coordinator.report,
+  requestSeal: coordinator.requestSeal,
+  events: coordinator.events,
+  status: coordinator.status
+})
+
+export class Coordinator extends Context.Tag("@dse/coordinator/Coordinator")<Coordinator, CoordinatorService>() {
+  /** A coordinator on the ClusterStateStore in context; it shuts down when the scope closes. */
+  static readonly make = make
+  static readonly layer: Layer.Layer<Coordinator, CheckpointStoreError | CorruptCheckpoint, ClusterStateStore> =
+    Layer.scoped(Coordinator, make)
+  static readonly toClient = toClient
+  /** CoordinatorClient (what the runtime needs) from the Coordinator in context. */
+  static readonly layerClient: Layer.Layer<CoordinatorClient, never, Coordinator> = Layer.effect(
+    CoordinatorClient,
+    Effect.map(Coordinator, toClient)
+  )
+}
