@@ -325,15 +325,28 @@ export class Worker<S extends VersionedState = VersionedState> {
     }
   }
 
-  /** Durable mode: waits until `version` is persisted, sealing it if it is still current. */
+  /**
+   * Durable mode: waits until `version` is persisted, sealing it if it is still current. The seal
+   * runs after a yield, so Actions that finish in the same turn share one fsync (group commit).
+   */
   private awaitDurable(version: number): Effect.Effect<void, StateObjectFailed> {
     return Effect.suspend(() => {
       if (this.failure) return Effect.fail(this.failure)
       if (this.persistedMax >= version) return Effect.void
       const deferred = Deferred.unsafeMake<void, StateObjectFailed>(FiberId.none)
       this.durableWaiters.push({ version, deferred })
-      const seal = version >= this.version ? this.sealExclusive() : Effect.void
-      return Effect.zipRight(seal, Deferred.await(deferred))
+      if (version >= this.version && !this.sealScheduled) {
+        this.sealScheduled = true
+        this.fork(
+          Effect.yieldNow().pipe(
+            Effect.zipRight(Effect.sync(() => {
+              this.sealScheduled = false
+            })),
+            Effect.zipRight(this.sealExclusive())
+          )
+        )
+      }
+      return Deferred.await(deferred)
     })
   }
 
