@@ -206,3 +206,22 @@ describe("StateObject", () => {
     })
   )
 })
+
+describe("StateObject in durable mode", () => {
+  it.scoped("a read-only Action completes without a seal (nothing new to persist)", () =>
+    Effect.gen(function* () {
+      const coordinator = yield* FakeCoordinator.make
+      const store = new FakeStore()
+      const context = yield* Layer.build(
+        Layer.provideMerge(Dse.layer({ mode: "durable" }), Layer.merge(coordinator.layer, store.layer))
+      )
+      const a = yield* Effect.provide(StateObject.make({ name: "a", state: VersionedCell.make(0) }), context)
+      yield* a.action((c) => Effect.sync(() => c.set(1)))
+      const value = yield* a.action((c) => Effect.sync(() => c.get())).pipe(Effect.timeout("1 second"), Effect.fork)
+      yield* TestClock.adjust("2 seconds")
+      const result = yield* Fiber.join(value)
+      expect(result).toBe(1)
+      expect(store.persists).toBe(1)
+    })
+  )
+})

@@ -10,7 +10,7 @@
 import { Dse, Header } from "@dse/core"
 import type { FutureWorldLine, RolledBack } from "@dse/core"
 import type { Scope } from "effect"
-import { Context, Duration, Effect, Either, Random } from "effect"
+import { Context, Deferred, Duration, Effect, Either, Random } from "effect"
 import { EndpointUnavailable, MessageLost } from "./NetworkErrors"
 
 export interface Faults {
@@ -27,6 +27,8 @@ export type Handler<I, O, E> = (input: I) => Effect.Effect<O, E, Dse.Dse>
 interface Registered {
   readonly handler: Handler<any, any, any>
   readonly context: Context.Context<Dse.Dse>
+  /** Completed when the serving process goes away: calls in progress there lose their reply. */
+  readonly closed: Deferred.Deferred<void>
 }
 
 export type CallError<E> = E | MessageLost | EndpointUnavailable | RolledBack | FutureWorldLine
@@ -46,12 +48,15 @@ export class InProcessNetwork {
   serve<I, O, E>(name: string, handler: Handler<I, O, E>): Effect.Effect<void, never, Dse.Dse | Scope.Scope> {
     return Effect.gen(this, function* () {
       const context = yield* Effect.context<Dse.Dse>()
-      const entry: Registered = { handler, context }
+      const entry: Registered = { handler, context, closed: yield* Deferred.make<void>() }
       this.endpoints.set(name, entry)
       yield* Effect.addFinalizer(() =>
-        Effect.sync(() => {
-          if (this.endpoints.get(name) === entry) this.endpoints.delete(name)
-        })
+        Effect.zipRight(
+          Effect.sync(() => {
+            if (this.endpoints.get(name) === entry) this.endpoints.delete(name)
+          }),
+          Deferred.succeed(entry.closed, undefined)
+        )
       )
     })
   }
@@ -71,9 +76,11 @@ export class InProcessNetwork {
         if (!target) return yield* new EndpointUnavailable({ endpoint: name })
         this.messages++
         const incoming = wire ? Either.getOrThrow(Header.decode(wire)) : undefined
-        const [output, reply] = yield* Effect.provide(
-          Dse.serve(incoming, target.handler(input) as Effect.Effect<O, E, Dse.Dse>),
-          target.context
+        // The handler (and an outside caller's commit wait) runs in the serving process: if that
+        // process dies meanwhile, the reply is lost, as on a real connection.
+        const [output, reply] = yield* Effect.raceFirst(
+          Effect.provide(Dse.serve(incoming, target.handler(input) as Effect.Effect<O, E, Dse.Dse>), target.context),
+          Effect.zipRight(Deferred.await(target.closed), Effect.fail(new MessageLost({ endpoint: name, leg: "reply" })))
         )
         const replyWire = reply ? Header.encode(reply) : undefined
         yield* this.delay

@@ -221,7 +221,8 @@ export class Worker<S extends VersionedState = VersionedState> {
           if (this.state.hasChanges()) this.state.takeDelta()
         })
       }
-      return Effect.tap(run, () => this.awaitDurable(version))
+      // A read-only Action made nothing new: it waits only for what it read (the last sealed change).
+      return Effect.tap(run, () => this.awaitDurable(this.isDirty() ? version : Math.min(version, this.lastTouched)))
     })
   }
 
