@@ -201,9 +201,10 @@ const make: Effect.Effect<
 
     const hasPast = request.checkpoints.length > 0 || request.committed > 0
     if (known === undefined && !hasPast) {
-      // A new member: no world-line change.
+      // A new member: no world-line change. Peers learn its id from the cut (every member is in it).
       const member = yield* join(request.name)
       noteRegistration(member, request)
+      if (state.rebuild === undefined) yield* publishCut
       return reply(member)
     }
 

@@ -42,6 +42,15 @@ export interface DseService {
   /** The committed cut as this process knows it. */
   readonly cut: () => Cut
   readonly workers: () => ReadonlyArray<WorkerStats>
+  /** Whether `worker` is a member this process knows of (from the cut it follows). */
+  readonly isKnownWorker: (worker: number) => boolean
+  /** Asks the coordinator for the current membership (for an id this process has not seen yet). */
+  readonly refreshMembership: Effect.Effect<void, CoordinatorUnavailable>
+  /**
+   * Sets the address this process's workers register with (for status and discovery). Call it once
+   * the server listens (its port may be ephemeral), before creating StateObjects.
+   */
+  readonly setAddress: (address: string) => void
   /** @internal */
   readonly runtime: DseRuntime
 }
@@ -59,14 +68,14 @@ export const make = (
       {
         mode: options.mode ?? "speculative",
         sealPeriod: Duration.decode(options.sealPeriod ?? Duration.millis(10)),
-        futureWorldLineWait: Duration.decode(options.futureWorldLineWait ?? Duration.seconds(2)),
-        address: options.address
+        futureWorldLineWait: Duration.decode(options.futureWorldLineWait ?? Duration.seconds(2))
       },
       coordinator,
       (effect) => {
         runFork(Effect.forkIn(effect, scope))
       }
     )
+    if (options.address !== undefined) runtime.address = options.address
     const first = yield* Deferred.make<void>()
     yield* runtime.follow(first)
     // The first event is the coordinator's current state: start from it.
@@ -77,6 +86,11 @@ export const make = (
       worldLine: () => runtime.worldLine,
       cut: () => runtime.currentCut(),
       workers: () => runtime.localWorkers().map((w) => w.stats()),
+      isKnownWorker: (worker) => runtime.isKnownWorker(worker),
+      refreshMembership: runtime.refreshMembership,
+      setAddress: (address) => {
+        runtime.address = address
+      },
       runtime
     }
   })
@@ -113,6 +127,9 @@ export const external = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect
  * Server side of a message: runs `handler` in an sthread made from the incoming header.
  * Without a header the caller is outside the domain: the reply is released only after its
  * dependencies commit, and carries no header.
+ *
+ * A failure is an output too (it was decided on speculative state): pass `Effect.exit(handler)`
+ * to get a reply header and, for an outside caller, the commit wait on failures as well.
  */
 export const serve = <A, E, R>(
   header: Header | undefined,
@@ -124,7 +141,8 @@ export const serve = <A, E, R>(
     R
   > => {
     if (runtime.mode !== "speculative") {
-      return Effect.map(handler, (a) =>
+      // No speculation to track; a caller's sthread (in process) must not leak into the handler.
+      return Effect.map(Effect.locally(handler, currentSthread, undefined), (a) =>
         [a, header ? { worldLine: Math.max(1, runtime.worldLine) as WorldLine, deps: DependencySet.empty() } : undefined] as const
       )
     }

@@ -10,7 +10,7 @@
  * their changes; authors with their own format implement `takeDelta` and `restore` directly.
  */
 import type { Scope } from "effect"
-import { Effect, Runtime } from "effect"
+import { Effect, ExecutionStrategy, Exit, Runtime, Scope as ScopeModule } from "effect"
 import { CheckpointStore } from "./CheckpointStore"
 import * as Cut from "./Cut"
 import { Dse } from "./Dse"
@@ -54,6 +54,20 @@ export type StartError = CheckpointStoreError | CorruptCheckpoint | CoordinatorU
  * until the scope closes.
  */
 export const make = <S extends VersionedState>(
+  options: StateObjectOptions<S>
+): Effect.Effect<StateObject<S>, StartError, Dse | CheckpointStore | Scope.Scope> =>
+  Effect.flatMap(Effect.scope, (parent) =>
+    Effect.flatMap(ScopeModule.fork(parent, ExecutionStrategy.sequential), (scope) =>
+      // Its own scope: a start that fails (say the coordinator is away) closes its store again,
+      // so that a retry can open it.
+      start(options).pipe(
+        Effect.provideService(ScopeModule.Scope, scope),
+        Effect.onError((cause) => ScopeModule.close(scope, Exit.failCause(cause)))
+      )
+    )
+  )
+
+const start = <S extends VersionedState>(
   options: StateObjectOptions<S>
 ): Effect.Effect<StateObject<S>, StartError, Dse | CheckpointStore | Scope.Scope> =>
   Effect.gen(function* () {

@@ -137,6 +137,30 @@ describe("Dse.serve", () => {
     })
   )
 
+  it.scoped("a commit wait that starts while a world-line change is being applied is judged by that change's recovery cut", () =>
+    Effect.gen(function* () {
+      const { coordinator, store, context } = yield* setup({ worldLine: 1 })
+      const a = yield* Effect.provide(StateObject.make({ name: "a", state: VersionedCell.make(0) }), context)
+      const thread = new Sthread.Sthread(1)
+      thread.deps.add(99 as WorkerId, 1 as Version)
+      // a's current version depends on (99, 1), which the recovery cut below loses: a restores, slowly.
+      yield* Sthread.within(a.action((c) => Effect.sync(() => c.set(1))), thread)
+      store.restoreDelay = Effect.sleep("10 millis")
+      yield* coordinator.changeWorldLine([[a.id, 0], [99, 0]])
+      yield* flush
+      // The change is under way (a restores): a waiter of world-line 1 arrives now.
+      const waiter = yield* Effect.fork(Effect.provide(Dse.awaitCommitOf(thread), context))
+      yield* flush
+      yield* TestClock.adjust("20 millis")
+      yield* flush
+      // World-line 2 then commits a version 1 of worker 99 (a reused number): it must not count.
+      yield* coordinator.advanceCut([[99, 3]])
+      yield* flush
+      const exit = yield* Fiber.await(waiter)
+      expect(exit._tag).toBe("Failure")
+    })
+  )
+
   it.scoped("a header of a world-line whose recovery cut this process never saw is stale", () =>
     Effect.gen(function* () {
       const { coordinator, context } = yield* setup({ worldLine: 2 })

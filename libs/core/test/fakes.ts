@@ -94,6 +94,7 @@ export class FakeStore {
   readonly data = new Map<string, FakeWorkerData>()
   persists = 0
   persistDelay: Effect.Effect<void> = Effect.void
+  restoreDelay: Effect.Effect<void> = Effect.void
 
   workerStore(worker: string): WorkerStore {
     let d = this.data.get(worker)
@@ -113,7 +114,7 @@ export class FakeStore {
           })
         ),
       restore: (version) =>
-        Effect.suspend(() => {
+        Effect.suspend(() => this.restoreDelay).pipe(Effect.zipRight(Effect.suspend(() => {
           if (version < data.baseVersion) {
             return Effect.fail(new CheckpointStoreError({ worker, operation: "restore", reason: `pruned ${version}` }))
           }
@@ -123,7 +124,7 @@ export class FakeStore {
             for (const [k, v] of c.delta) v === undefined ? entries.delete(k) : entries.set(k, v)
           }
           return Effect.succeed({ version, entries })
-        }),
+        }))),
       discardAfter: (version) =>
         Effect.sync(() => {
           data.checkpoints = data.checkpoints.filter((c) => c.meta.version <= version)

@@ -7,10 +7,10 @@
  * `Dse.serve`; the caller goes through `Dse.call`, so sthreads are tagged and replies absorbed
  * exactly as with the TCP transport. Delays use the Effect clock: tests drive them with TestClock.
  */
-import { Dse, Header } from "@dse/core"
+import { Dse, Header, Sthread } from "@dse/core"
 import type { FutureWorldLine, RolledBack } from "@dse/core"
 import type { Scope } from "effect"
-import { Context, Deferred, Duration, Effect, Either, Random } from "effect"
+import { Context, Deferred, Duration, Effect, Either, FiberRef, Random } from "effect"
 import { EndpointUnavailable, MessageLost } from "./NetworkErrors"
 
 export interface Faults {
@@ -78,14 +78,22 @@ export class InProcessNetwork {
         const incoming = wire ? Either.getOrThrow(Header.decode(wire)) : undefined
         // The handler (and an outside caller's commit wait) runs in the serving process: if that
         // process dies meanwhile, the reply is lost, as on a real connection.
-        const [output, reply] = yield* Effect.raceFirst(
-          Effect.provide(Dse.serve(incoming, target.handler(input) as Effect.Effect<O, E, Dse.Dse>), target.context),
+        // Effect.exit: a failure is an output too, with a reply header and (outside) a commit wait.
+        const [exit, reply] = yield* Effect.raceFirst(
+          Effect.provide(Dse.serve(incoming, Effect.exit(target.handler(input) as Effect.Effect<O, E, Dse.Dse>)), target.context),
           Effect.zipRight(Deferred.await(target.closed), Effect.fail(new MessageLost({ endpoint: name, leg: "reply" })))
         )
         const replyWire = reply ? Header.encode(reply) : undefined
         yield* this.delay
         if (yield* this.drop(this.faults.replyLoss)) return yield* new MessageLost({ endpoint: name, leg: "reply" })
-        return [output, replyWire ? Either.getOrThrow(Header.decode(replyWire)) : undefined] as const
+        const replyHeader = replyWire ? Either.getOrThrow(Header.decode(replyWire)) : undefined
+        if (exit._tag === "Failure") {
+          // The reply's header counts even for a failure: absorb it, then fail.
+          const thread = yield* FiberRef.get(Sthread.currentSthread)
+          if (thread && replyHeader) thread.absorb(replyHeader)
+          return yield* Effect.failCause(exit.cause)
+        }
+        return [exit.value, replyHeader] as const
       })
     ) as Effect.Effect<O, CallError<E>>
   }

@@ -1,7 +1,8 @@
 /**
  * The DSE middleware of an RpcGroup: every RPC of a DSE service carries the DSE header, runs in an
  * sthread made from it, and can fail with the typed errors of speculation. Apply it to a group
- * with `.middleware(DseMiddleware)`; the transport provides its implementation.
+ * with `.middleware(DseMiddleware)`; the transport provides its implementation (`DseRpcServer`
+ * serves such a group, `DseRpcClient` calls it; no client-side middleware is needed).
  */
 import { SpeculationError } from "@dse/core"
 import { RpcMiddleware } from "@effect/rpc"

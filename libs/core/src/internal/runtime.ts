@@ -20,11 +20,12 @@ export interface RuntimeOptions {
   readonly mode: ExecutionMode
   readonly sealPeriod: Duration.Duration
   readonly futureWorldLineWait: Duration.Duration
-  readonly address?: string | undefined
 }
 
 interface CommitWaiter {
   readonly deps: ReadonlyArray<Dependency>
+  /** The world-line whose version numbers `deps` use. */
+  readonly worldLine: number
   readonly deferred: Deferred.Deferred<void, RolledBack>
 }
 
@@ -47,6 +48,10 @@ export class Runtime implements WorkerHost {
   private worldLineWaiters: Array<WorldLineWaiter> = []
   private readonly failures: Array<StateObjectFailed> = []
   connected = false
+  /** The world-line being applied right now (its workers restore meanwhile); 0 when none. */
+  private changingTo = 0
+  /** Where this process can be reached; sent with every registration. */
+  address: string | undefined
 
   constructor(
     readonly options: RuntimeOptions,
@@ -71,7 +76,7 @@ export class Runtime implements WorkerHost {
 
   /** True when dependencies taken in `worldLine` all committed (in that world-line's numbering). */
   isCoveredIn = (deps: Iterable<Dependency>, worldLine: number): boolean => {
-    if (worldLine === 0 || worldLine >= this.worldLine) return this.isCovered(deps)
+    if (worldLine === 0 || worldLine >= this.effectiveWorldLine()) return this.isCovered(deps)
     const survived = this.recoveryCuts.get(worldLine + 1)
     if (survived === undefined) {
       for (const _ of deps) return false
@@ -110,6 +115,24 @@ export class Runtime implements WorkerHost {
   // ---------------------------------------------------------------------------------------------
   // Queries
 
+  /** The newest world-line this process knows of, including one whose change is being applied. */
+  private effectiveWorldLine(): number {
+    return Math.max(this.worldLine, this.changingTo)
+  }
+
+  isKnownWorker(worker: number): boolean {
+    return this.cut.has(worker as WorkerId) || this.workers.has(worker as WorkerId)
+  }
+
+  /** Learns the membership from the coordinator's status (its cut lists every member). */
+  readonly refreshMembership: Effect.Effect<void, CoordinatorUnavailable> = Effect.flatMap(
+    Effect.suspend(() => this.coordinator.status),
+    (status) =>
+      Effect.sync(() => {
+        for (const w of status.workers) if (!this.cut.has(w.id as WorkerId)) this.cut.set(w.id as WorkerId, 0 as Version)
+      })
+  )
+
   currentCut(): Cut.Cut {
     return this.cut
   }
@@ -131,15 +154,16 @@ export class Runtime implements WorkerHost {
       if (this.mode !== "speculative") return Effect.void
       const pending: Array<Dependency> = []
       for (const [w, v] of deps) if ((this.cut.get(w) ?? 0) < v) pending.push([w, v])
-      if (pending.length === 0 && (worldLine === 0 || worldLine >= this.worldLine)) return Effect.void
-      if (worldLine !== 0 && worldLine < this.worldLine) {
+      const current = this.effectiveWorldLine()
+      if (pending.length === 0 && (worldLine === 0 || worldLine >= current)) return Effect.void
+      if (worldLine !== 0 && worldLine < current) {
         if (this.isCoveredIn(deps, worldLine)) return Effect.void
         return Effect.fail(
           new RolledBack({ worldLine: this.worldLine, reason: `depends on work of world-line ${worldLine} that did not commit` })
         )
       }
       const deferred = Deferred.unsafeMake<void, RolledBack>(FiberId.none)
-      const waiter: CommitWaiter = { deps: pending, deferred }
+      const waiter: CommitWaiter = { deps: pending, worldLine: worldLine === 0 ? current : worldLine, deferred }
       this.commitWaiters.add(waiter)
       this.requestSeal(pending)
       return Effect.onInterrupt(Deferred.await(deferred), () => Effect.sync(() => this.commitWaiters.delete(waiter)))
@@ -153,24 +177,28 @@ export class Runtime implements WorkerHost {
     if (deps.length > 0) this.runFork(this.coordinator.requestSeal(deps))
   }
 
+  /**
+   * Completes the waiters whose dependencies committed, and ends those of older world-lines: each
+   * is judged against the recovery cut that closed its world-line (what of it survived), never
+   * against a later cut, whose version numbers may be reused. Unknown recovery cut: lost.
+   */
   private settleWaiters(): void {
+    const current = this.effectiveWorldLine()
     for (const waiter of this.commitWaiters) {
-      if (this.isCovered(waiter.deps)) {
+      if (waiter.worldLine >= current) {
+        if (!this.isCovered(waiter.deps)) continue
         this.commitWaiters.delete(waiter)
         Deferred.unsafeDone(waiter.deferred, Exit.void)
+        continue
       }
-    }
-  }
-
-  /** At a world-line change, waiters whose dependencies the recovery cut does not cover are lost. */
-  private failLostWaiters(recoveryCut: Cut.Cut, worldLine: number): void {
-    for (const waiter of this.commitWaiters) {
-      const covered = waiter.deps.every(([w, v]) => Cut.at(recoveryCut, w) >= v)
-      if (covered) continue
       this.commitWaiters.delete(waiter)
+      const survived = this.recoveryCuts.get(waiter.worldLine + 1)
+      const covered = survived !== undefined && waiter.deps.every(([w, v]) => Cut.at(survived, w) >= v)
       Deferred.unsafeDone(
         waiter.deferred,
-        Exit.fail(new RolledBack({ worldLine, reason: "a dependency was lost in a failure" }))
+        covered
+          ? Exit.void
+          : Exit.fail(new RolledBack({ worldLine: current, reason: "a dependency was lost in a failure" }))
       )
     }
   }
@@ -201,7 +229,7 @@ export class Runtime implements WorkerHost {
   registerFresh(request: RegisterRequest): Effect.Effect<Registration, CoordinatorUnavailable | FutureWorldLine> {
     return this.coordinator.register({
       ...request,
-      ...(this.options.address !== undefined ? { address: this.options.address } : {}),
+      ...(this.address !== undefined ? { address: this.address } : {}),
       pid: process.pid
     })
   }
@@ -223,7 +251,7 @@ export class Runtime implements WorkerHost {
   // ---------------------------------------------------------------------------------------------
   // Events from the coordinator
 
-  private handleEvent(event: CoordinatorEvent): Effect.Effect<void> {
+  private handleEvent(event: CoordinatorEvent): Effect.Effect<void, CoordinatorUnavailable | FutureWorldLine> {
     switch (event._tag) {
       case "CutAdvanced": {
         if (event.worldLine > this.worldLine && this.worldLine !== 0) {
@@ -259,8 +287,8 @@ export class Runtime implements WorkerHost {
   private catchUp(worldLine: number, cut: Cut.Cut): Effect.Effect<void> {
     return Effect.sync(() => {
       if (worldLine > this.worldLine) {
-        // Which of the missed world-lines' work survived is unknown here: every waiter is lost.
-        this.failLostWaiters(new Map(), worldLine)
+        // Which of the missed world-lines' work survived is unknown here (no recovery cut): the
+        // waiters of older world-lines are lost when settled below.
         this.advanceWorldLine(worldLine)
       }
       if (this.mergeCut(cut)) for (const worker of this.workers.values()) worker.onCut(this.cut)
@@ -268,10 +296,12 @@ export class Runtime implements WorkerHost {
     })
   }
 
-  private applyWorldLine(worldLine: number, recoveryCut: Cut.Cut): Effect.Effect<void> {
+  private applyWorldLine(worldLine: number, recoveryCut: Cut.Cut): Effect.Effect<void, CoordinatorUnavailable | FutureWorldLine> {
     return Effect.gen(this, function* () {
       this.recoveryCuts.set(worldLine, recoveryCut)
-      if (worldLine > this.worldLine) this.failLostWaiters(recoveryCut, worldLine)
+      // Waiters of the old world-line learn their fate now, not after the restores below.
+      if (worldLine > this.changingTo) this.changingTo = worldLine
+      this.settleWaiters()
       const lagging = Array.from(this.workers.values()).filter((w) => w.worldLine === worldLine - 1)
       yield* Effect.forEach(lagging, (w) => w.onWorldLineChanged(worldLine, recoveryCut), {
         concurrency: "unbounded",
@@ -279,6 +309,7 @@ export class Runtime implements WorkerHost {
       })
       this.mergeCut(recoveryCut)
       this.advanceWorldLine(worldLine)
+      if (this.changingTo <= this.worldLine) this.changingTo = 0
       this.settleWaiters()
       // A worker further behind missed a change in between: it learns that change's cut by re-registering.
       if (Array.from(this.workers.values()).some((w) => w.worldLine < worldLine && !w.failed)) yield* this.resync
@@ -289,7 +320,7 @@ export class Runtime implements WorkerHost {
    * Re-registers every local worker as live: after the coordinator restarted, or when this process
    * missed world-line changes. Each worker learns the recovery cut of the first change it missed.
    */
-  readonly resync: Effect.Effect<void> = Effect.gen(this, function* () {
+  readonly resync: Effect.Effect<void, CoordinatorUnavailable | FutureWorldLine> = Effect.gen(this, function* () {
     for (const worker of Array.from(this.workers.values())) {
       const reply = yield* Effect.either(
         this.coordinator.register({
@@ -297,7 +328,7 @@ export class Runtime implements WorkerHost {
           worldLine: worker.worldLine,
           committed: worker.committed,
           checkpoints: worker.persistedUncommitted(),
-          ...(this.options.address !== undefined ? { address: this.options.address } : {}),
+          ...(this.address !== undefined ? { address: this.address } : {}),
           pid: process.pid
         })
       )
@@ -306,8 +337,6 @@ export class Runtime implements WorkerHost {
       if (registration.recoveryCut !== undefined) {
         const recoveryCut = Cut.fromWire(registration.recoveryCut)
         this.recoveryCuts.set(worker.worldLine + 1, recoveryCut)
-        if (worker.worldLine === this.worldLine) this.failLostWaiters(recoveryCut, registration.worldLine)
-        else this.failLostWaiters(new Map(), registration.worldLine)
         yield* worker.onWorldLineChanged(registration.worldLine, recoveryCut)
       }
       this.mergeCut(Cut.fromWire(registration.cut))
@@ -315,7 +344,11 @@ export class Runtime implements WorkerHost {
       if (registration.worldLine > this.worldLine) this.advanceWorldLine(registration.worldLine)
     }
     this.settleWaiters()
-  }).pipe(Effect.catchAll((e) => Effect.logWarning(`re-registration failed: ${e.message}`)))
+  }).pipe(
+    // A worker left unregistered would block a rebuilding coordinator forever: fail, so that the
+    // subscription ends and `follow` subscribes and re-registers again.
+    Effect.tapError((e) => Effect.logWarning(`re-registration failed: ${e.message}`))
+  )
 
   /**
    * Follows the coordinator's events for the life of the scope: subscribes, and when the stream
