@@ -63,6 +63,31 @@ for (const transport of transports) {
         })
       ))
 
+    it.scopedLive("a server that shuts down with a call in flight fails it with RpcClientError, not an interruption", () =>
+      run(
+        Effect.gen(function* () {
+          const cluster = yield* makeCluster
+          const context = yield* cluster.spawn()
+          const so = yield* Effect.provide(makeCounter("a"), context)
+          const serverScope = yield* Scope.make()
+          const bound = yield* DseRpcServer.make(TestRpcs, { endpoint: transport.endpoint("closing") }).pipe(
+            Effect.provide(TestRpcs.toLayer(handlers(so))),
+            Effect.provide(context),
+            Effect.provideService(Scope.Scope, serverScope)
+          )
+          const client = yield* DseRpcClient.make(TestRpcs, { endpoint: bound.endpoint })
+          const call = yield* Effect.fork(Effect.exit(client.Sleep({ ms: 5_000 })))
+          yield* Effect.sleep("200 millis")
+          yield* Scope.close(serverScope, Exit.void)
+          const exit = yield* call.await.pipe(Effect.flatten)
+          expect(Exit.isFailure(exit)).toBe(true)
+          if (Exit.isFailure(exit)) {
+            expect(Cause.isInterruptedOnly(exit.cause)).toBe(false)
+            expect(failureOf(exit)).toMatchObject({ _tag: "RpcClientError" })
+          }
+        })
+      ))
+
     it.scopedLive("a reply whose header cannot be decoded fails the call with MalformedHeader at the caller", () =>
       run(
         Effect.gen(function* () {

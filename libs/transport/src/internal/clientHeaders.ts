@@ -8,6 +8,7 @@
  * the caller, so the caller resumes with its dependencies already updated.
  */
 import type { RpcClient } from "@effect/rpc"
+import { RpcClientError } from "@effect/rpc/RpcClientError"
 import type { FromServerEncoded } from "@effect/rpc/RpcMessage"
 import { Header, MalformedHeader, Sthread, SpeculationError } from "@dse/core"
 import { Effect, Either, FiberRef, Schema } from "effect"
@@ -25,14 +26,37 @@ const decodeField = (field: unknown): Either.Either<Header.Header, MalformedHead
     ? Header.decode(field)
     : Either.left(new MalformedHeader({ reason: `expected header bytes, got ${typeof field}` }))
 
+/** True for an encoded Cause made only of interruptions (what a server sends when it shuts down). */
+const onlyInterrupted = (cause: any): boolean => {
+  switch (cause?._tag) {
+    case "Interrupt":
+      return true
+    case "Sequential":
+    case "Parallel":
+      return (onlyInterrupted(cause.left) || cause.left?._tag === "Empty") &&
+        (onlyInterrupted(cause.right) || cause.right?._tag === "Empty") &&
+        (cause.left?._tag !== "Empty" || cause.right?._tag !== "Empty")
+    default:
+      return false
+  }
+}
+
+const serverWentAway: FromServerEncoded = {
+  _tag: "ClientProtocolError",
+  error: new RpcClientError({ reason: "Protocol", message: "the server shut down while calls were in flight" })
+} as FromServerEncoded
+
 export const wrap = (inner: RpcClient.Protocol["Type"]): RpcClient.Protocol["Type"] => {
   /** The sthread of every tagged request still waiting for its Exit. */
   const pending = new Map<string, Sthread.Sthread>()
+  /** Requests this client interrupted itself: their interrupted Exit is expected. */
+  const interrupted = new Set<string>()
   return {
     ...inner,
     send: (message, transferables) => {
       if (message._tag === "Interrupt") {
         pending.delete(message.requestId)
+        interrupted.add(message.requestId)
         return inner.send(message, transferables)
       }
       if (message._tag !== "Request") return inner.send(message, transferables)
@@ -51,6 +75,16 @@ export const wrap = (inner: RpcClient.Protocol["Type"]): RpcClient.Protocol["Typ
         switch (message._tag) {
           case "Chunk":
           case "Exit": {
+            if (message._tag === "Exit") {
+              const asked = interrupted.delete(message.requestId)
+              const exit = (message as { exit?: any }).exit
+              if (!asked && exit?._tag === "Failure" && onlyInterrupted(exit.cause)) {
+                // A server that shuts down interrupts its calls; to the caller that is a lost
+                // connection (a typed RpcClientError, like a crash), not an interruption of its own fiber.
+                pending.clear()
+                return f(serverWentAway)
+              }
+            }
             const thread = pending.get(message.requestId)
             if (message._tag === "Exit") pending.delete(message.requestId)
             const field = (message as { dse?: unknown }).dse
