@@ -1,0 +1,183 @@
+/**
+ * A workflow host as a process (what `src/main.ts` runs), and the library to host your own
+ * workflows the same way:
+ *
+ *   const host = yield* WorkflowProcess.start({ dataDir: "./.dse" }, () => MyWorkflowsLive)
+ *
+ * It opens the host's sqlite checkpoint file under the data directory (`<dataDir>/wf-host.db`),
+ * connects its Dse runtime to the coordinator process, connects a KV client to the KV shards (given,
+ * or discovered from the coordinator: its workers of kind "kv" with their addresses), registers the
+ * workflows with the dse engine, and serves `WorkflowRpcs` on a loopback port, registered as the
+ * host worker's address (so `dse status` and `dse wf` find it).
+ */
+import type { CheckpointStoreError, CoordinatorUnavailable, CorruptCheckpoint, ExecutionMode, FutureWorldLine } from "@dse/core"
+import { CoordinatorClient, Dse } from "@dse/core"
+import { KvClient, KvRpcs, ShardUnavailable } from "@dse/kv"
+import { SqliteCheckpointStore } from "@dse/storage"
+import { DseRpcServer, Endpoint, ListenError } from "@dse/transport"
+import type { WorkflowEngine } from "@effect/workflow"
+import type { Context, Duration, Scope } from "effect"
+import { Effect, Either, Layer, Option, Schedule, Schema } from "effect"
+import * as net from "node:net"
+// @dse/coordinator-service is not a declared dependency of @dse/workflow yet (see README, "Known
+// issues"): imported by path until services/workflow/package.json lists it.
+import { CoordinatorFile, RemoteCoordinatorClient } from "../../coordinator/src/index"
+import type { EngineOptions } from "./DseWorkflowEngine"
+import * as DseWorkflowEngine from "./DseWorkflowEngine"
+import * as WorkflowHandlers from "./WorkflowHandlers"
+import { DEFAULT_HOST } from "./WorkflowHost"
+import { WorkflowRpcs } from "./WorkflowRpcs"
+
+export interface WorkflowProcessOptions {
+  /** The data directory: `<dataDir>/<name>.db`, and `coordinator.json` when `coordinator` is not given. */
+  readonly dataDir: string
+  /** Where to listen. Default 127.0.0.1. */
+  readonly host?: string
+  /** Default 0: a free port. */
+  readonly port?: number
+  /** The coordinator; default: read from `<dataDir>/coordinator.json`. */
+  readonly coordinator?: { readonly host: string; readonly port: number }
+  readonly mode?: ExecutionMode
+  readonly sealPeriod?: Duration.DurationInput
+  /** The host's worker name (default `wf-host`). */
+  readonly name?: string
+  /** The KV shards, in shard order. Default: discovered from the coordinator. */
+  readonly kv?: ReadonlyArray<Endpoint.Endpoint>
+  /** How long to wait for KV shards to register when discovering them. Default 5 s (0: do not wait). */
+  readonly kvDiscoveryWait?: Duration.DurationInput
+  readonly engine?: EngineOptions
+}
+
+/** What the workflows of a process may need: the KV client is there when KV shards are known. */
+export interface ProcessEnvironment {
+  readonly dataDir: string
+  /** How many KV shards the client reaches (0: none; KV calls then fail with ShardUnavailable). */
+  readonly kvShards: number
+}
+
+export type WorkflowsLayer<E> = Layer.Layer<never, E, WorkflowEngine.WorkflowEngine | Dse.Dse | KvClient.KvClient>
+
+/** The data directory has no coordinator.json (no coordinator started there) and none was named. */
+export class NoCoordinator extends Schema.TaggedError<NoCoordinator>("@dse/workflow/NoCoordinator")("NoCoordinator", {
+  dataDir: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `no coordinator for ${this.dataDir}: ${this.reason} (start it first, or pass --coordinator host:port)`
+  }
+}
+
+export type StartError = NoCoordinator | ListenError | CheckpointStoreError | CorruptCheckpoint | CoordinatorUnavailable | FutureWorldLine
+
+export interface RunningHost {
+  readonly engine: DseWorkflowEngine.DseWorkflowEngineService
+  /** The host's services: run `Workflow.execute` (and friends) with them to call it in-process. */
+  readonly context: Context.Context<WorkflowEngine.WorkflowEngine | DseWorkflowEngine.DseWorkflowEngine | Dse.Dse>
+  /** Where it listens (host and the bound port). */
+  readonly endpoint: { readonly host: string; readonly port: number }
+  readonly kvShards: ReadonlyArray<Endpoint.Endpoint>
+}
+
+/** A free TCP port on `host` (the OS picks it; it is free again once this returns). */
+const freePort = (host: string): Effect.Effect<number, ListenError> =>
+  Effect.async<number, ListenError>((resume) => {
+    const server = net.createServer()
+    server.once("error", (error) => resume(Effect.fail(new ListenError({ endpoint: `tcp://${host}:0`, reason: error.message }))))
+    server.listen(0, host, () => {
+      const address = server.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      server.close(() => resume(Effect.succeed(port)))
+    })
+  })
+
+const coordinatorOf = (options: WorkflowProcessOptions) =>
+  options.coordinator !== undefined
+    ? Effect.succeed(options.coordinator)
+    : CoordinatorFile.read(options.dataDir).pipe(
+        Effect.mapError((e) => new NoCoordinator({ dataDir: options.dataDir, reason: e.message })),
+        Effect.flatMap(
+          Option.match({
+            onNone: () =>
+              Effect.fail(new NoCoordinator({ dataDir: options.dataDir, reason: `${CoordinatorFile.pathOf(options.dataDir)} is missing` })),
+            onSome: (info) => Effect.succeed({ host: info.host, port: info.port })
+          })
+        )
+      )
+
+/**
+ * The KV shards the coordinator knows: workers of kind "kv" named `kv-<i>`, with their addresses,
+ * for i = 0..n-1 (a gap means the shards are still registering). Waits up to `wait` for some.
+ */
+export const discoverKv = (wait: Duration.DurationInput): Effect.Effect<ReadonlyArray<Endpoint.Endpoint>, never, CoordinatorClient> =>
+  Effect.gen(function* () {
+    const coordinator = yield* CoordinatorClient
+    const once = Effect.map(coordinator.status, (status) => {
+      const byIndex = new Map<number, Endpoint.Endpoint>()
+      for (const worker of status.workers) {
+        const match = /^kv-(\d+)$/.exec(worker.name)
+        if (!match || worker.kind !== "kv" || worker.address === undefined) continue
+        const endpoint = Endpoint.parse(worker.address)
+        if (Either.isRight(endpoint)) byIndex.set(Number(match[1]), endpoint.right)
+      }
+      const shards: Array<Endpoint.Endpoint> = []
+      for (let i = 0; byIndex.has(i); i++) shards.push(byIndex.get(i)!)
+      return shards.length === byIndex.size ? shards : []
+    })
+    return yield* once.pipe(
+      Effect.flatMap((shards) => (shards.length > 0 ? Effect.succeed(shards) : Effect.fail("none yet" as const))),
+      Effect.retry(Schedule.spaced("200 millis").pipe(Schedule.upTo(wait))),
+      Effect.orElseSucceed((): ReadonlyArray<Endpoint.Endpoint> => [])
+    )
+  })
+
+/** A KV client for a process without KV shards: every call fails with ShardUnavailable. */
+const noKv: Layer.Layer<KvClient.KvClient> = Layer.sync(KvClient.KvClient, () => {
+  const api: Record<string, () => Effect.Effect<never, ShardUnavailable>> = {}
+  for (const tag of KvRpcs.requests.keys()) {
+    api[tag] = () => Effect.fail(new ShardUnavailable({ shard: 0, reason: "this workflow host has no KV shards configured" }))
+  }
+  return KvClient.make([api as unknown as KvClient.ShardApi])
+})
+
+/**
+ * Starts the host: restores its executions from its checkpoints (after a crash: at the cluster's
+ * recovery cut, and drives every unfinished one again), serves it, and keeps it running until the
+ * scope closes.
+ */
+export const start = <E>(
+  options: WorkflowProcessOptions,
+  workflows: (environment: ProcessEnvironment) => WorkflowsLayer<E>
+): Effect.Effect<RunningHost, StartError | E, Scope.Scope> =>
+  Effect.gen(function* () {
+    const host = options.host ?? Endpoint.LOOPBACK
+    const coordinator = yield* coordinatorOf(options)
+    // The worker registers with its address, so the port must be known before the runtime starts.
+    const port = options.port !== undefined && options.port !== 0 ? options.port : yield* freePort(host)
+    const endpoint = Endpoint.tcp(port, host)
+    const runtime = yield* Layer.build(
+      Dse.layer({
+        ...(options.mode !== undefined ? { mode: options.mode } : {}),
+        ...(options.sealPeriod !== undefined ? { sealPeriod: options.sealPeriod } : {}),
+        address: Endpoint.format(endpoint)
+      }).pipe(
+        Layer.provideMerge(
+          Layer.merge(
+            RemoteCoordinatorClient.layer({ host: coordinator.host, port: coordinator.port }),
+            SqliteCheckpointStore.layer({ dataDir: options.dataDir })
+          )
+        )
+      )
+    )
+    const kvShards = options.kv ?? (yield* Effect.provide(discoverKv(options.kvDiscoveryWait ?? "5 seconds"), runtime))
+    const kv = kvShards.length > 0 ? KvClient.layer({ shards: kvShards }) : noKv
+    const context = yield* Layer.build(
+      workflows({ dataDir: options.dataDir, kvShards: kvShards.length }).pipe(
+        Layer.provideMerge(DseWorkflowEngine.layer({ ...options.engine, name: options.name ?? DEFAULT_HOST })),
+        Layer.provide(kv),
+        Layer.provideMerge(Layer.succeedContext(runtime))
+      )
+    )
+    yield* DseRpcServer.make(WorkflowRpcs, { endpoint }).pipe(Effect.provide(WorkflowHandlers.layer), Effect.provide(context))
+    const engine = yield* Effect.provide(DseWorkflowEngine.DseWorkflowEngine, context)
+    return { engine, context, endpoint: { host, port }, kvShards }
+  })
