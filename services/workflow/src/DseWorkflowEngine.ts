@@ -11,7 +11,7 @@
  *   // Effect's own engine
  *   WorkflowsLive.pipe(Layer.provideMerge(ClusterWorkflowEngine.layer), ...)
  *
- * Semantics (see WORKFLOWS.md):
+ * Semantics (see docs/workflows.md):
  * - activities run in the run's sthread: their calls to DSE services are speculative and tagged;
  *   their results are memoized per (execution, activity, attempt) in the host's state;
  * - `execute` from outside any sthread returns once the result has committed; from inside the
