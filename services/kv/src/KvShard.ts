@@ -74,7 +74,9 @@ import type {
   UpdateResult
 } from "./KvModel"
 import { DedupTable } from "./internal/dedup"
-import { findNonJson, fingerprint, jsonEquals, jsonSize, typeName, utf8Length } from "./internal/json"
+import { Json } from "@dse/core"
+
+const { findNonJson, fingerprint, jsonEquals, jsonSize, typeName, utf8Length } = Json
 
 // -------------------------------------------------------------------------------------------------
 // Options

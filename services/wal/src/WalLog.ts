@@ -60,9 +60,11 @@ import type {
   WalEntry,
   WalInfo
 } from "./WalModel"
-import { findNonJson, jsonSize, utf8Length } from "./internal/json"
+import { Json } from "@dse/core"
 import type { Bounds, StoredEntry } from "./internal/logState"
 import { LogState, ProducerTable } from "./internal/logState"
+
+const { findNonJson, jsonSize, utf8Length } = Json
 
 // -------------------------------------------------------------------------------------------------
 // Options

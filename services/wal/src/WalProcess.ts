@@ -3,56 +3,24 @@
  * directory, its Dse runtime connected to the coordinator process, its RPC group served on a
  * loopback port, its worker registered with that address.
  */
-import type { CheckpointStoreError, CoordinatorUnavailable, CorruptCheckpoint, ExecutionMode, FutureWorldLine } from "@dse/core"
-import { Dse } from "@dse/core"
-import { SqliteCheckpointStore } from "@dse/storage"
-import { Endpoint, ListenError } from "@dse/transport"
-import type { Duration, Scope } from "effect"
-import { Effect, Layer, Option, Schema } from "effect"
-import * as net from "node:net"
-// @dse/coordinator-service is not a declared dependency of @dse/wal yet (see README "Known
-// issues"): imported by path until services/wal/package.json lists it.
-import { CoordinatorFile, RemoteCoordinatorClient } from "@dse/coordinator-service"
+import { WorkerProcess } from "@dse/coordinator-service"
+import type { Scope } from "effect"
+import { Effect } from "effect"
 import * as WalHandlers from "./WalHandlers"
 import type { ProducerOptions, WalLimits, WalLogService } from "./WalLog"
 import * as WalLog from "./WalLog"
 
-export interface WalProcessOptions {
-  /** The data directory: `<dataDir>/<name>.db`, and `coordinator.json` when `coordinator` is not given. */
-  readonly dataDir: string
+/** The worker options (data directory `<dataDir>/<name>.db`, address, coordinator, mode) and the log's own. */
+export interface WalProcessOptions extends WorkerProcess.WorkerProcessOptions {
   /** The worker name. Default "wal". */
   readonly name?: string
-  /** Where to listen. Default 127.0.0.1. */
-  readonly host?: string
-  /** Default 0: a free port. */
-  readonly port?: number
-  /** The coordinator; default: read from `<dataDir>/coordinator.json`. */
-  readonly coordinator?: { readonly host: string; readonly port: number }
-  readonly mode?: ExecutionMode
-  readonly sealPeriod?: Duration.DurationInput
   readonly limits?: Partial<WalLimits>
   readonly producers?: Partial<ProducerOptions>
   /** The transport's frame limit (raise it with the entry and batch limits). Default 1 MiB. */
   readonly maxFrameBytes?: number
 }
 
-/** The data directory has no coordinator.json (no coordinator started there) and none was named. */
-export class NoCoordinator extends Schema.TaggedError<NoCoordinator>("@dse/wal/NoCoordinator")("NoCoordinator", {
-  dataDir: Schema.String,
-  reason: Schema.String
-}) {
-  override get message() {
-    return `no coordinator for ${this.dataDir}: ${this.reason} (start it first, or pass --coordinator host:port)`
-  }
-}
-
-export type StartError =
-  | NoCoordinator
-  | ListenError
-  | CheckpointStoreError
-  | CorruptCheckpoint
-  | CoordinatorUnavailable
-  | FutureWorldLine
+export type StartError = WorkerProcess.StartError
 
 export interface RunningWal {
   readonly log: WalLogService
@@ -60,57 +28,13 @@ export interface RunningWal {
   readonly endpoint: { readonly host: string; readonly port: number }
 }
 
-/** A free TCP port on `host` (the OS picks it; it is free again once this returns). */
-const freePort = (host: string): Effect.Effect<number, ListenError> =>
-  Effect.async<number, ListenError>((resume) => {
-    const server = net.createServer()
-    server.once("error", (error) => resume(Effect.fail(new ListenError({ endpoint: `tcp://${host}:0`, reason: error.message }))))
-    server.listen(0, host, () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resume(Effect.succeed(port)))
-    })
-  })
-
-const coordinatorOf = (options: WalProcessOptions) =>
-  options.coordinator !== undefined
-    ? Effect.succeed(options.coordinator)
-    : CoordinatorFile.read(options.dataDir).pipe(
-        Effect.mapError((e) => new NoCoordinator({ dataDir: options.dataDir, reason: e.message })),
-        Effect.flatMap(
-          Option.match({
-            onNone: () =>
-              Effect.fail(new NoCoordinator({ dataDir: options.dataDir, reason: `${CoordinatorFile.pathOf(options.dataDir)} is missing` })),
-            onSome: (info) => Effect.succeed({ host: info.host, port: info.port })
-          })
-        )
-      )
-
 /**
  * Starts the log: restores it from its checkpoints (after a crash: at the cluster's recovery cut),
  * serves it, and keeps it running until the scope closes.
  */
 export const start = (options: WalProcessOptions): Effect.Effect<RunningWal, StartError, Scope.Scope> =>
   Effect.gen(function* () {
-    const host = options.host ?? Endpoint.LOOPBACK
-    const coordinator = yield* coordinatorOf(options)
-    // The worker registers with its address, so the port must be known before the runtime starts.
-    const port = options.port !== undefined && options.port !== 0 ? options.port : yield* freePort(host)
-    const endpoint = Endpoint.tcp(port, host)
-    const context = yield* Layer.build(
-      Dse.layer({
-        ...(options.mode !== undefined ? { mode: options.mode } : {}),
-        ...(options.sealPeriod !== undefined ? { sealPeriod: options.sealPeriod } : {}),
-        address: Endpoint.format(endpoint)
-      }).pipe(
-        Layer.provideMerge(
-          Layer.merge(
-            RemoteCoordinatorClient.layer({ host: coordinator.host, port: coordinator.port }),
-            SqliteCheckpointStore.layer({ dataDir: options.dataDir })
-          )
-        )
-      )
-    )
+    const { context, endpoint, host, port } = yield* WorkerProcess.runtime(options)
     const log = yield* WalLog.make({
       ...(options.name !== undefined ? { name: options.name } : {}),
       ...(options.limits !== undefined ? { limits: options.limits } : {}),

@@ -21,7 +21,7 @@ import { Endpoint } from "@dse/transport"
 import { Data, Duration, Effect, Either, Option } from "effect"
 import * as path from "node:path"
 import { parseArgs } from "node:util"
-import { CoordinatorFile, RemoteCoordinatorClient } from "../../coordinator/src/index"
+import { CoordinatorFile, RemoteCoordinatorClient } from "@dse/coordinator-service"
 import * as WorkflowClient from "./WorkflowClient"
 import type { DeferredAddress, ListRequest } from "./WorkflowModel"
 

@@ -10,35 +10,21 @@
  * workflows with the dse engine, and serves `WorkflowRpcs` on a loopback port, registered as the
  * host worker's address (so `dse status` and `dse wf` find it).
  */
-import type { CheckpointStoreError, CoordinatorUnavailable, CorruptCheckpoint, ExecutionMode, FutureWorldLine } from "@dse/core"
+import { WorkerProcess } from "@dse/coordinator-service"
 import { CoordinatorClient, Dse } from "@dse/core"
 import { KvClient, KvRpcs, ShardUnavailable } from "@dse/kv"
-import { SqliteCheckpointStore } from "@dse/storage"
-import { DseRpcServer, Endpoint, ListenError } from "@dse/transport"
+import { DseRpcServer, Endpoint } from "@dse/transport"
 import type { WorkflowEngine } from "@effect/workflow"
 import type { Context, Duration, Scope } from "effect"
-import { Effect, Either, Layer, Option, Schedule, Schema } from "effect"
-import * as net from "node:net"
-// @dse/coordinator-service is not a declared dependency of @dse/workflow yet (see README, "Known
-// issues"): imported by path until services/workflow/package.json lists it.
-import { CoordinatorFile, RemoteCoordinatorClient } from "../../coordinator/src/index"
+import { Effect, Either, Layer, Schedule } from "effect"
 import type { EngineOptions } from "./DseWorkflowEngine"
 import * as DseWorkflowEngine from "./DseWorkflowEngine"
 import * as WorkflowHandlers from "./WorkflowHandlers"
 import { DEFAULT_HOST } from "./WorkflowHost"
 import { WorkflowRpcs } from "./WorkflowRpcs"
 
-export interface WorkflowProcessOptions {
-  /** The data directory: `<dataDir>/<name>.db`, and `coordinator.json` when `coordinator` is not given. */
-  readonly dataDir: string
-  /** Where to listen. Default 127.0.0.1. */
-  readonly host?: string
-  /** Default 0: a free port. */
-  readonly port?: number
-  /** The coordinator; default: read from `<dataDir>/coordinator.json`. */
-  readonly coordinator?: { readonly host: string; readonly port: number }
-  readonly mode?: ExecutionMode
-  readonly sealPeriod?: Duration.DurationInput
+/** The worker options (data directory `<dataDir>/<name>.db`, address, coordinator, mode) and the host's own. */
+export interface WorkflowProcessOptions extends WorkerProcess.WorkerProcessOptions {
   /** The host's worker name (default `wf-host`). */
   readonly name?: string
   /** The KV shards, in shard order. Default: discovered from the coordinator. */
@@ -57,17 +43,7 @@ export interface ProcessEnvironment {
 
 export type WorkflowsLayer<E> = Layer.Layer<never, E, WorkflowEngine.WorkflowEngine | Dse.Dse | KvClient.KvClient>
 
-/** The data directory has no coordinator.json (no coordinator started there) and none was named. */
-export class NoCoordinator extends Schema.TaggedError<NoCoordinator>("@dse/workflow/NoCoordinator")("NoCoordinator", {
-  dataDir: Schema.String,
-  reason: Schema.String
-}) {
-  override get message() {
-    return `no coordinator for ${this.dataDir}: ${this.reason} (start it first, or pass --coordinator host:port)`
-  }
-}
-
-export type StartError = NoCoordinator | ListenError | CheckpointStoreError | CorruptCheckpoint | CoordinatorUnavailable | FutureWorldLine
+export type StartError = WorkerProcess.StartError
 
 export interface RunningHost {
   readonly engine: DseWorkflowEngine.DseWorkflowEngineService
@@ -77,32 +53,6 @@ export interface RunningHost {
   readonly endpoint: { readonly host: string; readonly port: number }
   readonly kvShards: ReadonlyArray<Endpoint.Endpoint>
 }
-
-/** A free TCP port on `host` (the OS picks it; it is free again once this returns). */
-const freePort = (host: string): Effect.Effect<number, ListenError> =>
-  Effect.async<number, ListenError>((resume) => {
-    const server = net.createServer()
-    server.once("error", (error) => resume(Effect.fail(new ListenError({ endpoint: `tcp://${host}:0`, reason: error.message }))))
-    server.listen(0, host, () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resume(Effect.succeed(port)))
-    })
-  })
-
-const coordinatorOf = (options: WorkflowProcessOptions) =>
-  options.coordinator !== undefined
-    ? Effect.succeed(options.coordinator)
-    : CoordinatorFile.read(options.dataDir).pipe(
-        Effect.mapError((e) => new NoCoordinator({ dataDir: options.dataDir, reason: e.message })),
-        Effect.flatMap(
-          Option.match({
-            onNone: () =>
-              Effect.fail(new NoCoordinator({ dataDir: options.dataDir, reason: `${CoordinatorFile.pathOf(options.dataDir)} is missing` })),
-            onSome: (info) => Effect.succeed({ host: info.host, port: info.port })
-          })
-        )
-      )
 
 /**
  * The KV shards the coordinator knows: workers of kind "kv" named `kv-<i>`, with their addresses,
@@ -149,25 +99,7 @@ export const start = <E>(
   workflows: (environment: ProcessEnvironment) => WorkflowsLayer<E>
 ): Effect.Effect<RunningHost, StartError | E, Scope.Scope> =>
   Effect.gen(function* () {
-    const host = options.host ?? Endpoint.LOOPBACK
-    const coordinator = yield* coordinatorOf(options)
-    // The worker registers with its address, so the port must be known before the runtime starts.
-    const port = options.port !== undefined && options.port !== 0 ? options.port : yield* freePort(host)
-    const endpoint = Endpoint.tcp(port, host)
-    const runtime = yield* Layer.build(
-      Dse.layer({
-        ...(options.mode !== undefined ? { mode: options.mode } : {}),
-        ...(options.sealPeriod !== undefined ? { sealPeriod: options.sealPeriod } : {}),
-        address: Endpoint.format(endpoint)
-      }).pipe(
-        Layer.provideMerge(
-          Layer.merge(
-            RemoteCoordinatorClient.layer({ host: coordinator.host, port: coordinator.port }),
-            SqliteCheckpointStore.layer({ dataDir: options.dataDir })
-          )
-        )
-      )
-    )
+    const { context: runtime, endpoint, host, port } = yield* WorkerProcess.runtime(options)
     const kvShards = options.kv ?? (yield* Effect.provide(discoverKv(options.kvDiscoveryWait ?? "5 seconds"), runtime))
     const kv = kvShards.length > 0 ? KvClient.layer({ shards: kvShards }) : noKv
     const context = yield* Layer.build(

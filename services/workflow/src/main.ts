@@ -3,7 +3,7 @@
  *
  *   tsx src/main.ts [--data DIR] [--port P] [--host H] [--coordinator HOST:PORT]
  *                   [--kv HOST:PORT,...] [--mode speculative|durable|ephemeral] [--seal-period MS]
- *                   [--name WORKER]
+ *                   [--write-latency MS] [--name WORKER]
  *
  * Worker `wf-host` (or `--name`), its checkpoints in `DIR/wf-host.db` (default DIR ./.dse). The
  * coordinator is read from `DIR/coordinator.json` unless `--coordinator` names it; the KV shards
@@ -18,84 +18,31 @@
  * host's StateObject fails (a checkpoint cannot be written), the process exits with code 1 so that
  * its supervisor restarts it.
  */
-import { ExecutionMode } from "@dse/core"
+import { ServiceMain } from "@dse/coordinator-service"
 import { Endpoint } from "@dse/transport"
-import { NodeRuntime } from "@effect/platform-node"
-import { Effect, Either, Layer, Schema } from "effect"
+import { Effect, Either, Layer } from "effect"
 import * as path from "node:path"
-import { parseArgs } from "node:util"
 import { ConfirmOrderLayer, outboxMailer } from "./examples/ExternalEffect"
 import { OrderWorkflowLayer } from "./examples/OrderWorkflow"
 import { TravelSagaLayer } from "./examples/TravelSaga"
 import * as WorkflowProcess from "./WorkflowProcess"
 
-const USAGE =
+const main = ServiceMain.make(
+  "dse-workflow",
   "usage: dse-workflow [--data DIR] [--port P] [--host H] [--coordinator HOST:PORT] [--kv HOST:PORT,...] " +
-  "[--mode speculative|durable|ephemeral] [--seal-period MS] [--name WORKER]"
+    "[--mode speculative|durable|ephemeral] [--seal-period MS] [--write-latency MS] [--name WORKER]"
+)
 
-const fail = (message: string, code: number): never => {
-  process.stderr.write(`dse-workflow: ${message}\n`)
-  process.exit(code)
-}
-
-const integer = (name: string, text: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined => {
-  if (text === undefined) return undefined
-  const n = Number(text)
-  if (!Number.isInteger(n) || n < min || n > max) return fail(`--${name} must be an integer in [${min}, ${max}], got ${text}\n${USAGE}`, 2)
-  return n
-}
-
-const flags = ((): WorkflowProcess.WorkflowProcessOptions => {
-  try {
-    const { values } = parseArgs({
-      options: {
-        data: { type: "string", default: "./.dse" },
-        port: { type: "string", default: "0" },
-        host: { type: "string", default: "127.0.0.1" },
-        coordinator: { type: "string" },
-        kv: { type: "string" },
-        mode: { type: "string", default: "speculative" },
-        "seal-period": { type: "string" },
-        name: { type: "string" },
-        help: { type: "boolean", default: false }
-      },
-      strict: true,
-      allowPositionals: false
-    })
-    if (values.help) {
-      process.stdout.write(`${USAGE}\n`)
-      process.exit(0)
-    }
-    const mode = Schema.decodeUnknownEither(ExecutionMode)(values.mode)
-    if (Either.isLeft(mode)) return fail(`--mode must be speculative, durable or ephemeral, got ${values.mode}\n${USAGE}`, 2)
-    let coordinator: { host: string; port: number } | undefined
-    if (values.coordinator !== undefined) {
-      const parsed = Endpoint.parse(values.coordinator)
-      if (Either.isLeft(parsed) || parsed.right._tag !== "Tcp") return fail(`--coordinator must be host:port, got ${values.coordinator}\n${USAGE}`, 2)
-      coordinator = { host: parsed.right.host, port: parsed.right.port }
-    }
-    let kv: Array<Endpoint.Endpoint> | undefined
-    if (values.kv !== undefined) {
-      kv = values.kv.split(",").map((text) => {
-        const parsed = Endpoint.parse(text)
-        return Either.isLeft(parsed) ? fail(`--kv: ${parsed.left}\n${USAGE}`, 2) : parsed.right
-      })
-    }
-    if (values.name !== undefined && !/^[A-Za-z0-9._:-]{1,128}$/.test(values.name)) return fail(`--name ${values.name} is not a worker name\n${USAGE}`, 2)
-    const sealPeriod = integer("seal-period", values["seal-period"], 1)
-    return {
-      dataDir: path.resolve(values.data),
-      host: values.host,
-      port: integer("port", values.port, 0, 65535)!,
-      mode: mode.right,
-      ...(coordinator !== undefined ? { coordinator } : {}),
-      ...(kv !== undefined ? { kv } : {}),
-      ...(sealPeriod !== undefined ? { sealPeriod: `${sealPeriod} millis` } : {}),
-      ...(values.name !== undefined ? { name: values.name } : {})
-    }
-  } catch (error) {
-    return fail(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`, 2)
-  }
+const flags = ((): WorkflowProcess.WorkflowProcessOptions & ServiceMain.WorkerFlags => {
+  const parsed = main.parse({ kv: { type: "string" }, name: { type: "string" } })
+  const kvText = parsed.string("kv")
+  const kv = kvText?.split(",").map((text) => {
+    const endpoint = Endpoint.parse(text)
+    return Either.isLeft(endpoint) ? main.fail(`--kv: ${endpoint.left}`, 2) : endpoint.right
+  })
+  const name = parsed.string("name")
+  if (name !== undefined && !/^[A-Za-z0-9._:-]{1,128}$/.test(name)) return main.fail(`--name ${name} is not a worker name`, 2)
+  return { ...parsed.worker(), ...(kv !== undefined ? { kv } : {}), ...(name !== undefined ? { name } : {}) }
 })()
 
 /** The example workflows: the KV ones only when KV shards are known. */
@@ -104,27 +51,18 @@ const examples = ({ dataDir, kvShards }: WorkflowProcess.ProcessEnvironment) =>
     ? Layer.mergeAll(OrderWorkflowLayer, TravelSagaLayer, ConfirmOrderLayer.pipe(Layer.provide(outboxMailer(path.join(dataDir, "outbox.jsonl")))))
     : OrderWorkflowLayer
 
-const program = Effect.gen(function* () {
-  const running = yield* WorkflowProcess.start(flags, examples)
-  yield* Effect.logInfo(
-    `workflow host ${running.engine.host} on ${flags.dataDir} (${flags.mode ?? "speculative"}): ` +
-      `workflows ${running.engine.workflows().join(", ")}; ${running.kvShards.length} KV shards` +
-      (running.kvShards.length > 0 ? ` (${running.kvShards.map(Endpoint.format).join(", ")})` : "")
-  )
-  yield* Effect.addFinalizer(() => Effect.logInfo("stopped"))
-  process.stdout.write(`dse-workflow ready ${running.endpoint.host}:${running.endpoint.port}\n`)
-  const failure = yield* running.engine.failed
-  return fail(failure.message, 1)
-}).pipe(
-  Effect.catchTags({
-    NoCoordinator: (e) => Effect.sync(() => fail(e.message, 1)),
-    ListenError: (e) => Effect.sync(() => fail(e.message, 1)),
-    CorruptCheckpoint: (e) => Effect.sync(() => fail(`${e.path} is unusable (${e.reason}): is --data the data directory of a dse cluster?`, 1)),
-    CheckpointStoreError: (e) => Effect.sync(() => fail(e.message, 1)),
-    CoordinatorUnavailable: (e) => Effect.sync(() => fail(e.message, 1)),
-    FutureWorldLine: (e) => Effect.sync(() => fail(e.message, 1))
-  }),
-  Effect.scoped
+main.run(
+  Effect.gen(function* () {
+    const running = yield* WorkflowProcess.start(flags, examples)
+    yield* Effect.logInfo(
+      `workflow host ${running.engine.host} on ${flags.dataDir} (${flags.mode}): ` +
+        `workflows ${running.engine.workflows().join(", ")}; ${running.kvShards.length} KV shards` +
+        (running.kvShards.length > 0 ? ` (${running.kvShards.map(Endpoint.format).join(", ")})` : "")
+    )
+    yield* Effect.addFinalizer(() => Effect.logInfo("stopped"))
+    process.stdout.write(`dse-workflow ready ${running.endpoint.host}:${running.endpoint.port}\n`)
+    // The host's StateObject failed (a checkpoint cannot be written): exit 1 so the supervisor restarts it.
+    const failure = yield* running.engine.failed
+    return main.fail(failure.message, 1)
+  })
 )
-
-NodeRuntime.runMain(program)

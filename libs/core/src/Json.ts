@@ -1,6 +1,8 @@
 /**
- * JSON checks of the KV: is a value JSON, how big is it, are two values equal as JSON, and a
- * stable fingerprint of a request (for idempotency-key reuse detection).
+ * JSON checks for services whose values are JSON (KV values, WAL entries, broker events): is a
+ * value JSON (what the wire and the checkpoint store carry faithfully), how big is it, are two
+ * values equal as JSON, and a stable fingerprint of a request (to detect an idempotency key reused
+ * with another request).
  */
 
 export interface JsonProblem {
