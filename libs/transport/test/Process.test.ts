@@ -10,7 +10,7 @@ import * as Net from "node:net"
 import * as path from "node:path"
 import { DseRpcClient, Endpoint, RpcTransport } from "../src/index"
 import { TestRpcs } from "./fixtures/TestRpcs"
-import { start } from "./support/processes"
+import { TestProcess } from "@dse/testing"
 
 interface ServerInfo {
   readonly port: number
@@ -19,7 +19,7 @@ interface ServerInfo {
 }
 
 const cwd = path.resolve(import.meta.dirname, "..")
-const startServer = (env: Record<string, string> = {}) => start<ServerInfo>("test/fixtures/server.ts", { cwd, env })
+const startServer = (env: Record<string, string> = {}) => TestProcess.start<ServerInfo>("test/fixtures/server.ts", { cwd, env })
 
 const failureOf = <A, E>(exit: Exit.Exit<A, E>): unknown =>
   Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined

@@ -149,7 +149,7 @@ describe.skipIf(process.env.KV_SKIP_PROCESS_TESTS === "1")("the KV as real proce
         // Everything dies at once.
         yield* Effect.forEach([first, ...procs], (p) => kill(p, "SIGKILL"), { concurrency: "unbounded", discard: true })
 
-        yield* coordinator(dataDir, "coordinator-2")
+        yield* coordinator(dataDir)
         yield* Effect.forEach(ports.map((port, i) => [port, i] as const), ([port, i]) => shard(dataDir, i, port), {
           concurrency: "unbounded",
           discard: true

@@ -1,110 +1,42 @@
 /**
- * Real processes for the process tests: the coordinator's main and KV shard mains, started with
- * `node --import tsx`, each waited for until it prints its ready line, their output in
- * `<dataDir>/logs/<name>.log`. A test kills only the processes it started, by pid, and every one
- * still running is killed when the test's scope closes.
+ * The processes of the KV process tests: a coordinator and shards (their real mains), over
+ * @dse/testing's TestProcess (ready line, kill by pid, SIGKILL when the scope closes).
  */
-import { Effect } from "effect"
+import { TestProcess } from "@dse/testing"
 import type { Scope } from "effect"
-import { spawn } from "node:child_process"
-import * as fs from "node:fs"
-import * as path from "node:path"
-import { fileURLToPath } from "node:url"
-
-const here = path.dirname(fileURLToPath(import.meta.url))
-export const KV_DIR = path.resolve(here, "../..")
-export const COORDINATOR_DIR = path.resolve(KV_DIR, "../coordinator")
+import { Effect } from "effect"
 
 export interface Proc {
-  readonly name: string
   readonly pid: number
   readonly host: string
   readonly port: number
-  /** Resolves with the exit code (or the signal's name) when the process ends. */
-  readonly exited: Promise<number | string>
-  readonly alive: () => boolean
+  readonly kill: (signal: NodeJS.Signals) => Effect.Effect<number | NodeJS.Signals>
 }
 
-const READY = /\bready (\S+):(\d+)\s*$/m
-
-/** Starts `entry` (in `cwd`) and waits for its ready line. */
-export const startProcess = (options: {
-  readonly name: string
-  readonly cwd: string
-  readonly entry: string
-  readonly args: ReadonlyArray<string>
-  readonly dataDir: string
-  readonly readyTimeoutMs?: number
-}): Promise<Proc> =>
-  new Promise((resolve, reject) => {
-    fs.mkdirSync(path.join(options.dataDir, "logs"), { recursive: true })
-    const log = fs.createWriteStream(path.join(options.dataDir, "logs", `${options.name}.log`), { flags: "a" })
-    const child = spawn(process.execPath, ["--import", "tsx", options.entry, ...options.args], {
-      cwd: options.cwd,
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let running = true
-    const exited = new Promise<number | string>((done) =>
-      child.on("exit", (code, signal) => {
-        running = false
-        log.end()
-        done(code ?? signal ?? "unknown")
-      })
-    )
-    let output = ""
-    let settled = false
-    const timer = setTimeout(() => {
-      if (settled) return
-      settled = true
-      child.kill("SIGKILL")
-      reject(new Error(`${options.name} printed no ready line within ${options.readyTimeoutMs ?? 90_000} ms:\n${output}`))
-    }, options.readyTimeoutMs ?? 90_000)
-    child.stdout!.on("data", (chunk: Buffer) => {
-      log.write(chunk)
-      if (settled) return
-      output += chunk.toString()
-      const match = READY.exec(output)
-      if (match) {
-        settled = true
-        clearTimeout(timer)
-        resolve({ name: options.name, pid: child.pid!, host: match[1]!, port: Number(match[2]), exited, alive: () => running })
-      }
-    })
-    child.stderr!.on("data", (chunk: Buffer) => {
-      log.write(chunk)
-      if (!settled) output += chunk.toString()
-    })
-    void exited.then((code) => {
-      if (settled) return
-      settled = true
-      clearTimeout(timer)
-      reject(new Error(`${options.name} exited (${code}) before it was ready:\n${output}`))
-    })
-  })
+const asProc = (child: TestProcess.Child<TestProcess.Address>): Proc => ({
+  pid: child.pid,
+  host: child.info.host,
+  port: child.info.port,
+  kill: child.kill
+})
 
 /** Sends `signal` to a process this test started, by pid, and waits until it has exited. */
-export const kill = (proc: Proc, signal: NodeJS.Signals): Effect.Effect<number | string> =>
-  Effect.promise(() => {
-    if (proc.alive()) process.kill(proc.pid, signal)
-    return proc.exited
-  })
+export const kill = (proc: Proc, signal: NodeJS.Signals): Effect.Effect<number | NodeJS.Signals> => proc.kill(signal)
 
-/** Starts a process for the life of the scope (SIGKILLed by pid when the scope closes, if still running). */
-export const scopedProcess = (start: () => Promise<Proc>): Effect.Effect<Proc, never, Scope.Scope> =>
-  Effect.acquireRelease(Effect.promise(start), (proc) => (proc.alive() ? Effect.asVoid(kill(proc, "SIGKILL")) : Effect.void))
+export const coordinator = (dataDir: string): Effect.Effect<Proc, Error, Scope.Scope> =>
+  Effect.map(TestProcess.startCoordinator(dataDir), asProc)
 
-export const coordinator = (dataDir: string, name = "coordinator") =>
-  scopedProcess(() =>
-    startProcess({ name, cwd: COORDINATOR_DIR, entry: "src/main.ts", args: ["--data", dataDir], dataDir })
-  )
-
-export const shard = (dataDir: string, index: number, port = 0, extra: ReadonlyArray<string> = []) =>
-  scopedProcess(() =>
-    startProcess({
-      name: `kv-${index}`,
-      cwd: KV_DIR,
-      entry: "src/main.ts",
+export const shard = (
+  dataDir: string,
+  index: number,
+  port = 0,
+  extra: ReadonlyArray<string> = []
+): Effect.Effect<Proc, Error, Scope.Scope> =>
+  Effect.map(
+    TestProcess.start("src/main.ts", {
+      cwd: TestProcess.serviceDir("kv"),
       args: ["--data", dataDir, "--shard", String(index), "--port", String(port), ...extra],
-      dataDir
-    })
+      ready: TestProcess.readyLine(`dse-kv kv-${index}`)
+    }),
+    asProc
   )
