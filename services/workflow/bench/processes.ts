@@ -69,7 +69,7 @@ export const managed = (spec: ProcessSpec, logDir: string): Effect.Effect<Manage
         clearTimeout(timer)
         resume(effect)
       }
-      const timer = setTimeout(() => settle(Effect.fail(new Error(`${spec.name} was not ready in time (see ${log})`))), 60_000)
+      const timer = setTimeout(() => settle(Effect.fail(new Error(`${spec.name} was not ready in time (see ${log})`))), 90_000)
       c.once("exit", (code, signal) => settle(Effect.fail(new Error(`${spec.name} exited (${code ?? signal}) before it was ready (see ${log})`))))
       c.stderr!.on("data", (d) => fs.appendFileSync(log, String(d)))
       createInterface({ input: c.stdout! }).on("line", (line) => {

@@ -3,7 +3,6 @@
  * loopback TCP, sqlite files in a temporary data directory, a client in the test process (outside
  * the DSE domain: every reply it gets is commit-gated). Processes are killed by pid, with SIGKILL.
  *
- * Set KV_SKIP_PROCESS_TESTS=1 to skip them (they start real processes and take tens of seconds).
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Endpoint } from "@dse/transport"
@@ -37,7 +36,7 @@ const connect = (ports: ReadonlyArray<number>) =>
     reconnect: Schedule.spaced("50 millis")
   })
 
-describe.skipIf(process.env.KV_SKIP_PROCESS_TESTS === "1")("the KV as real processes", () => {
+describe("the KV as real processes", () => {
   it.scopedLive(
     "3 shards under an idempotent mixed workload, one SIGKILLed mid-run: every acknowledged write is there exactly once, and an outside reader never sees a value vanish",
     () =>

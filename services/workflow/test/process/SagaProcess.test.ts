@@ -7,7 +7,7 @@
  * reservation is made twice; every result returned to the outside client survives a SIGKILL of
  * every process at once.
  *
- * Takes a minute or two (processes start with tsx). `DSE_PROCESS_TESTS=0` skips it.
+ * Takes a minute or two (processes start with tsx).
  */
 import { KvClient } from "@dse/kv"
 import { Endpoint } from "@dse/transport"
@@ -22,13 +22,11 @@ import * as WorkflowClient from "../../src/WorkflowClient"
 import type { Managed } from "../../bench/processes"
 import { freePort, managed } from "../../bench/processes"
 
-const enabled = process.env.DSE_PROCESS_TESTS !== "0"
-
 const SHARDS = 5
 const SAGAS = 16
 const STOCKS = [14, 14, 11, 14, 9]
 
-describe.skipIf(!enabled)("TravelSaga across processes", () => {
+describe("TravelSaga across processes", () => {
   it.scopedLive(
     "under random SIGKILLs of shards and of the workflow host: every saga ends fully reserved or fully compensated, inventory is conserved, no reservation is made twice, every returned result survives",
     () =>
