@@ -2,7 +2,6 @@
  * The KV as real processes: a coordinator process and three shard processes (src/main.ts) on
  * loopback TCP, sqlite files in a temporary data directory, a client in the test process (outside
  * the DSE domain: every reply it gets is commit-gated). Processes are killed by pid, with SIGKILL.
- *
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Endpoint } from "@dse/transport"
