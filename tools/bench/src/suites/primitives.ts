@@ -9,6 +9,8 @@ import { InProcessNetwork } from "@dse/testing"
 import { Effect, Layer } from "effect"
 import { localRuntime, tempDir } from "../internal/localRuntime"
 import { now, summarize } from "../Stats"
+import type { Row, Suite } from "../Suite"
+import { fmt, round3 } from "../Suite"
 
 export interface PrimitiveRow {
   readonly primitive: string
@@ -131,3 +133,74 @@ export const run = (options: { readonly quick: boolean }): Effect.Effect<Primiti
     const seal = yield* sealCost(options.quick)
     return { primitives, seal }
   })
+
+/** Primitives as a suite of the engine: one row per (primitive, mode), and one per seal size. */
+export const suite: Suite = {
+  name: "primitives",
+  title: "Runtime primitives: action, send/receive, detach/merge, seal",
+  description:
+    "Throughput of the runtime's primitives in one process (in-process coordinator, sqlite checkpoints synchronous=FULL on a worker thread) " +
+    "in the three modes: a local action, 64 concurrent actions (group commit in durable mode), an action in a new sthread, a send/receive " +
+    "through the in-process network, sthread detach+merge; and the cost of sealing a version with N changed keys (event-loop stall, time until durable). " +
+    "Rows: n = null, throughput = ops/s, no latency; seal rows: n = keys, p50/p95 = time until durable.",
+  modes: ["speculative", "durable", "ephemeral"],
+  requiredModes: ["speculative", "durable", "ephemeral"],
+  run: (ctx) =>
+    Effect.gen(function* () {
+      ctx.progress(`primitives: ${ctx.quick ? "quick" : "full"} run in the three modes`)
+      const result = yield* run({ quick: ctx.quick })
+      const rows: Array<Row> = [
+        ...result.primitives.map(
+          (p): Row => ({
+            mode: p.mode,
+            n: null,
+            p50: Number.NaN,
+            p95: Number.NaN,
+            p99: Number.NaN,
+            throughput: round3(p.opsPerSecond),
+            primitive: p.primitive,
+            ops: p.ops
+          })
+        ),
+        ...result.seal.map(
+          (s): Row => ({
+            mode: "speculative",
+            n: s.keys,
+            p50: round3(s.durableP50),
+            p95: round3(s.durableP95),
+            p99: Number.NaN,
+            throughput: Number.NaN,
+            primitive: "seal",
+            stallP50: round3(s.stallP50),
+            stallMax: round3(s.stallMax)
+          })
+        )
+      ]
+      const primitives = Array.from(new Set(result.primitives.map((p) => p.primitive)))
+      const modes = ["speculative", "durable", "ephemeral"] as const
+      const ops = (primitive: string, mode: string) => result.primitives.find((p) => p.primitive === primitive && p.mode === mode)?.opsPerSecond
+      return {
+        rows,
+        tables: [
+          {
+            title: "Primitive throughput (ops/s), one process",
+            header: ["primitive", ...modes, "spec / eph"],
+            rows: primitives.map((p) => [
+              p,
+              ...modes.map((m) => Math.round(ops(p, m) ?? Number.NaN)),
+              `${fmt((ops(p, "speculative") ?? Number.NaN) / (ops(p, "ephemeral") ?? Number.NaN), 2)}`
+            ])
+          },
+          {
+            title: "Sealing a version with N changed keys (ms): event-loop stall, and time until durable",
+            header: ["keys", "stall p50", "stall max", "durable p50", "durable p95"],
+            rows: result.seal.map((r) => [r.keys, r.stallP50, r.stallMax, r.durableP50, r.durableP95])
+          }
+        ],
+        charts: [],
+        notes: ["Measured one mode after the other in this process (each primitive is a tight loop; interleaving would measure the switch)."],
+        skipped: [],
+        targets: []
+      }
+    })
+}
