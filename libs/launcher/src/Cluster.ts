@@ -224,12 +224,14 @@ export const start = (
     // On a fresh data directory the workflow host comes last: it discovers the KV shards through
     // the coordinator once they have registered.
     const recovering = restarting
-    if (recovering && entries.workflow !== undefined) services.push(spec("workflow", "workflow", common))
+    // The host waits for all KV shards: a partial list would route keys to the wrong shards.
+    const workflowSpec = () => spec("workflow", "workflow", options.kvShards > 0 ? [...common, "--kv-shards", String(options.kvShards)] : common)
+    if (recovering && entries.workflow !== undefined) services.push(workflowSpec())
     say(`${recovering ? "recovering the cluster of this data directory: " : ""}starting ${services.map((s) => s.name).join(", ")}`)
     yield* Effect.forEach(services, startOne, { concurrency: "unbounded", discard: true })
     if (!recovering && entries.workflow !== undefined) {
       say("starting the workflow host")
-      yield* startOne(spec("workflow", "workflow", common))
+      yield* startOne(workflowSpec())
     }
     save()
     return {

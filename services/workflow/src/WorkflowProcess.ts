@@ -11,7 +11,7 @@
  * host worker's address (so `dse status` and `dse wf` find it).
  */
 import { WorkerProcess } from "@dse/coordinator-service"
-import { CoordinatorClient, Dse } from "@dse/core"
+import { CoordinatorClient, CoordinatorUnavailable, Dse } from "@dse/core"
 import { KvClient, KvRpcs, ShardUnavailable } from "@dse/kv"
 import { DseRpcServer, Endpoint } from "@dse/transport"
 import type { WorkflowEngine } from "@effect/workflow"
@@ -29,7 +29,12 @@ export interface WorkflowProcessOptions extends WorkerProcess.WorkerProcessOptio
   readonly name?: string
   /** The KV shards, in shard order. Default: discovered from the coordinator. */
   readonly kv?: ReadonlyArray<Endpoint.Endpoint>
-  /** How long to wait for KV shards to register when discovering them. Default 5 s (0: do not wait). */
+  /**
+   * How many KV shards the cluster has: discovery then waits for all of them (a partial list would
+   * route keys to the wrong shards). Default: take whatever has registered after `kvDiscoveryWait`.
+   */
+  readonly kvShards?: number
+  /** How long to wait for KV shards to register when discovering them. Default 5 s, or 2 min with `kvShards`. */
   readonly kvDiscoveryWait?: Duration.DurationInput
   readonly engine?: EngineOptions
 }
@@ -56,9 +61,15 @@ export interface RunningHost {
 
 /**
  * The KV shards the coordinator knows: workers of kind "kv" named `kv-<i>`, with their addresses,
- * for i = 0..n-1 (a gap means the shards are still registering). Waits up to `wait` for some.
+ * for i = 0..n-1 (a gap means the shards are still registering). Without `expected`, waits up to
+ * `wait` for some and takes what is there (none: the host runs without KV). With `expected` (the
+ * cluster's shard count), waits up to `wait` for exactly that many and fails otherwise: a partial
+ * list would route keys to the wrong shards.
  */
-export const discoverKv = (wait: Duration.DurationInput): Effect.Effect<ReadonlyArray<Endpoint.Endpoint>, never, CoordinatorClient> =>
+export const discoverKv = (
+  wait: Duration.DurationInput,
+  expected?: number
+): Effect.Effect<ReadonlyArray<Endpoint.Endpoint>, CoordinatorUnavailable, CoordinatorClient> =>
   Effect.gen(function* () {
     const coordinator = yield* CoordinatorClient
     const once = Effect.map(coordinator.status, (status) => {
@@ -73,11 +84,18 @@ export const discoverKv = (wait: Duration.DurationInput): Effect.Effect<Readonly
       for (let i = 0; byIndex.has(i); i++) shards.push(byIndex.get(i)!)
       return shards.length === byIndex.size ? shards : []
     })
-    return yield* once.pipe(
-      Effect.flatMap((shards) => (shards.length > 0 ? Effect.succeed(shards) : Effect.fail("none yet" as const))),
+    const complete = (shards: ReadonlyArray<Endpoint.Endpoint>) =>
+      expected === undefined ? shards.length > 0 : shards.length === expected
+    const found = yield* once.pipe(
+      Effect.flatMap((shards) => (complete(shards) ? Effect.succeed(shards) : Effect.fail("not yet" as const))),
       Effect.retry(Schedule.spaced("200 millis").pipe(Schedule.upTo(wait))),
-      Effect.orElseSucceed((): ReadonlyArray<Endpoint.Endpoint> => [])
+      Effect.option
     )
+    if (found._tag === "Some") return found.value
+    if (expected === undefined) return []
+    return yield* new CoordinatorUnavailable({
+      reason: `the coordinator did not list all ${expected} KV shards (kv-0..kv-${expected - 1}) with their addresses in time`
+    })
   })
 
 /** A KV client for a process without KV shards: every call fails with ShardUnavailable. */
@@ -100,7 +118,12 @@ export const start = <E>(
 ): Effect.Effect<RunningHost, StartError | E, Scope.Scope> =>
   Effect.gen(function* () {
     const { context: runtime, endpoint, host, port } = yield* WorkerProcess.runtime(options)
-    const kvShards = options.kv ?? (yield* Effect.provide(discoverKv(options.kvDiscoveryWait ?? "5 seconds"), runtime))
+    const kvShards =
+      options.kv ??
+      (yield* Effect.provide(
+        discoverKv(options.kvDiscoveryWait ?? (options.kvShards !== undefined ? "2 minutes" : "5 seconds"), options.kvShards),
+        runtime
+      ))
     const kv = kvShards.length > 0 ? KvClient.layer({ shards: kvShards }) : noKv
     const context = yield* Layer.build(
       workflows({ dataDir: options.dataDir, kvShards: kvShards.length }).pipe(

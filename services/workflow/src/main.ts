@@ -2,13 +2,14 @@
  * A workflow host as a process, with the example workflows registered:
  *
  *   tsx src/main.ts [--data DIR] [--port P] [--host H] [--coordinator HOST:PORT]
- *                   [--kv HOST:PORT,...] [--mode speculative|durable|ephemeral] [--seal-period MS]
- *                   [--write-latency MS] [--name WORKER]
+ *                   [--kv HOST:PORT,... | --kv-shards N] [--mode speculative|durable|ephemeral]
+ *                   [--seal-period MS] [--write-latency MS] [--name WORKER]
  *
  * Worker `wf-host` (or `--name`), its checkpoints in `DIR/wf-host.db` (default DIR ./.dse). The
  * coordinator is read from `DIR/coordinator.json` unless `--coordinator` names it; the KV shards
  * are discovered from the coordinator (its workers of kind "kv") unless `--kv` lists them in shard
- * order. Registers OrderWorkflow always, and TravelSaga and ConfirmOrder when KV shards are known
+ * order; `--kv-shards N` makes discovery wait for all N (what `dse up` passes: a host that restarts
+ * while shards restart must not start with a partial list, which would route keys to wrong shards). Registers OrderWorkflow always, and TravelSaga and ConfirmOrder when KV shards are known
  * (ConfirmOrder's emails go to `DIR/outbox.jsonl`). Listens on `--host` (default 127.0.0.1) and
  * `--port` (default 0: a free port) and prints one line `dse-workflow ready host:port`.
  *
@@ -30,11 +31,12 @@ import * as WorkflowProcess from "./WorkflowProcess"
 const main = ServiceMain.make(
   "dse-workflow",
   "usage: dse-workflow [--data DIR] [--port P] [--host H] [--coordinator HOST:PORT] [--kv HOST:PORT,...] " +
-    "[--mode speculative|durable|ephemeral] [--seal-period MS] [--write-latency MS] [--name WORKER]"
+    "[--kv-shards N] [--mode speculative|durable|ephemeral] [--seal-period MS] [--write-latency MS] [--name WORKER]"
 )
 
 const flags = ((): WorkflowProcess.WorkflowProcessOptions & ServiceMain.WorkerFlags => {
-  const parsed = main.parse({ kv: { type: "string" }, name: { type: "string" } })
+  const parsed = main.parse({ kv: { type: "string" }, "kv-shards": { type: "string" }, name: { type: "string" } })
+  const kvShards = parsed.integer("kv-shards", 1, 100_000)
   const kvText = parsed.string("kv")
   const kv = kvText?.split(",").map((text) => {
     const endpoint = Endpoint.parse(text)
@@ -42,7 +44,12 @@ const flags = ((): WorkflowProcess.WorkflowProcessOptions & ServiceMain.WorkerFl
   })
   const name = parsed.string("name")
   if (name !== undefined && !/^[A-Za-z0-9._:-]{1,128}$/.test(name)) return main.fail(`--name ${name} is not a worker name`, 2)
-  return { ...parsed.worker(), ...(kv !== undefined ? { kv } : {}), ...(name !== undefined ? { name } : {}) }
+  return {
+    ...parsed.worker(),
+    ...(kv !== undefined ? { kv } : {}),
+    ...(kvShards !== undefined ? { kvShards } : {}),
+    ...(name !== undefined ? { name } : {})
+  }
 })()
 
 /** The example workflows: the KV ones only when KV shards are known. */
