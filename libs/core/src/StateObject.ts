@@ -113,6 +113,7 @@ const start = <S extends VersionedState>(
     yield* worker.start(registration.id as WorkerId, registration.worldLine, restoreTo, restoreTo)
     runtime.attach(worker, registration)
     yield* Effect.addFinalizer(() => Effect.sync(() => runtime.detach(worker)))
+    yield* runtime.catchUpWorker(worker)
     if (runtime.mode !== "durable") {
       yield* Effect.forkScoped(
         Effect.forever(Effect.zipRight(Effect.sleep(runtime.options.sealPeriod), Effect.suspend(() => worker.periodicSeal())))

@@ -41,6 +41,8 @@ export interface StartOptions<Info> {
   readonly args?: ReadonlyArray<string>
   /** Recognizes the ready line; by default a JSON line with `"ready":true`. */
   readonly ready?: (line: string) => Info | undefined
+  /** Also append everything the process writes to this file (for diagnosis after a failure). */
+  readonly log?: string
   /** Default 90 s: a loaded CI machine starts `tsx` slowly, and a timeout here is not what a test checks. */
   readonly readyTimeoutMs?: number
 }
@@ -59,6 +61,13 @@ export const start = <Info>(file: string, options: StartOptions<Info>): Effect.E
       })
       let output = ""
       let settled = false
+      if (options.log !== undefined) {
+        fs.mkdirSync(path.dirname(options.log), { recursive: true })
+        const log = fs.createWriteStream(options.log, { flags: "a" })
+        child.stdout!.on("data", (chunk: Buffer) => log.write(chunk))
+        child.stderr!.on("data", (chunk: Buffer) => log.write(chunk))
+        child.once("exit", () => log.end())
+      }
       const settle = (effect: Effect.Effect<Child<Info>, Error>) => {
         if (settled) return
         settled = true

@@ -244,6 +244,24 @@ export class Runtime implements WorkerHost {
     }
   }
 
+  /**
+   * A worker whose registration is older than the world-line this process has reached: its start
+   * overlapped world-line changes (another local worker's restart opened them, and their events
+   * arrived before this worker was attached, so nobody moved it). It applies the changes it missed
+   * in order, or re-registers when one of their recovery cuts is not known here. Without this it
+   * would refuse every sthread of the process's world-line with FutureWorldLine, for ever.
+   */
+  catchUpWorker(worker: Worker<any>): Effect.Effect<void, CoordinatorUnavailable | FutureWorldLine> {
+    return Effect.gen(this, function* () {
+      while (!worker.failed && worker.worldLine < this.effectiveWorldLine()) {
+        const next = worker.worldLine + 1
+        const recoveryCut = this.recoveryCuts.get(next)
+        if (recoveryCut === undefined) return yield* this.resync
+        yield* worker.onWorldLineChanged(next, recoveryCut)
+      }
+    })
+  }
+
   detach(worker: Worker<any>): void {
     if (this.workers.get(worker.id) === worker) this.workers.delete(worker.id)
   }
