@@ -24,7 +24,7 @@
  * OffsetOutOfRange from a commit) are released only after that state has committed.
  */
 import type { CheckpointStore } from "@dse/core"
-import { DependencySet, Dse, RolledBack, StateObject, Sthread, VersionedCell, VersionedMap, VersionedState } from "@dse/core"
+import { DependencySet, Dse, Json, RolledBack, StateObject, Sthread, VersionedCell, VersionedMap, VersionedState } from "@dse/core"
 import type { Version } from "@dse/core"
 import type { Scope } from "effect"
 import { Clock, Duration, Effect, Either, FiberRef, Stream } from "effect"
@@ -62,7 +62,6 @@ import type {
 import * as Forwarder from "./internal/forwarder"
 import type { LinkEntry, OutboxEntry, OutboxEvent } from "./internal/forwarder"
 import { CommittedOffsets } from "./internal/committedOffsets"
-import { jsonSize, notJson, utf8Length } from "./internal/json"
 import { isInternal, ProducerTable } from "./internal/producers"
 import { Signal } from "./internal/signal"
 import * as Topics from "./Topics"
@@ -333,23 +332,23 @@ export const make = (
     const checkKey = (key: string | undefined, what: string): InvalidRequest | undefined => {
       if (key === undefined) return undefined
       if (typeof key !== "string") return new InvalidRequest({ reason: `${what} must be a string` })
-      const size = utf8Length(key)
+      const size = Json.utf8Length(key)
       if (size > limits.maxKeyBytes) return new InvalidRequest({ reason: `${what} of ${size} bytes exceeds the limit of ${limits.maxKeyBytes}` })
       return undefined
     }
 
     const checkId = (id: string, what: string): InvalidRequest | undefined => {
       if (typeof id !== "string" || id.length === 0) return new InvalidRequest({ reason: `${what} must be a non-empty string` })
-      const size = utf8Length(id)
+      const size = Json.utf8Length(id)
       if (size > limits.maxIdBytes) return new InvalidRequest({ reason: `${what} of ${size} bytes exceeds the limit of ${limits.maxIdBytes}` })
       return undefined
     }
 
     /** Checks a value; returns its size or the error. */
     const checkValue = (value: unknown, what: string): number | InvalidRequest | EventTooLarge => {
-      const problem = notJson(value, limits.maxDepth)
-      if (problem) return new InvalidRequest({ reason: `${what}: ${problem}` })
-      const size = jsonSize(value)
+      const problem = Json.findNonJson(value, limits.maxDepth)
+      if (problem) return new InvalidRequest({ reason: `${what}: ${problem.path}: ${problem.reason}` })
+      const size = Json.jsonSize(value)
       if (size > limits.maxEventBytes) return new EventTooLarge({ what, size, limit: limits.maxEventBytes })
       return size
     }

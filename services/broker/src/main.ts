@@ -16,120 +16,50 @@
  * to every durable write after its fsync (emulated replicated storage, for benchmarks).
  *
  * `dse up` (libs/launcher's Cluster) starts it with `--data DIR --coordinator HOST:PORT --mode M
- * --port 0 [--seal-period MS] --topics SPEC`. The command line is checked before the broker's
- * modules are loaded (that takes seconds on a busy machine), so a bad one fails at once.
+ * --port 0 [--seal-period MS] --topics SPEC`.
  */
-import * as path from "node:path"
-import { parseArgs } from "node:util"
+import { ServiceMain } from "@dse/coordinator-service"
+import { Effect } from "effect"
+import * as BrokerProcess from "./BrokerProcess"
 import { parseTopicSpec } from "./internal/topicSpec"
+import * as Topics from "./Topics"
 
-const USAGE =
+const main = ServiceMain.make(
+  "dse-broker",
   'usage: dse-broker --topics "name:partitions,..." [--serve topic,...] [--data DIR] [--port P] [--host H] ' +
-  "[--coordinator HOST:PORT] [--mode speculative|durable|ephemeral] [--seal-period MS] [--retention-interval MS] [--write-latency MS]"
-
-const MODES = ["speculative", "durable", "ephemeral"] as const
-
-const fail = (message: string, code: number): never => {
-  process.stderr.write(`dse-broker: ${message}\n`)
-  process.exit(code)
-}
-
-const integer = (name: string, text: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined => {
-  if (text === undefined) return undefined
-  const n = Number(text)
-  if (!/^\d+$/.test(text) || !Number.isInteger(n) || n < min || n > max) {
-    return fail(`--${name} must be an integer in [${min}, ${max}], got ${text}\n${USAGE}`, 2)
-  }
-  return n
-}
+    "[--coordinator HOST:PORT] [--mode speculative|durable|ephemeral] [--seal-period MS] [--retention-interval MS] [--write-latency MS]"
+)
 
 const flags = (() => {
-  try {
-    const { values } = parseArgs({
-      options: {
-        topics: { type: "string" },
-        serve: { type: "string" },
-        data: { type: "string", default: "./.dse" },
-        port: { type: "string", default: "0" },
-        host: { type: "string", default: "127.0.0.1" },
-        coordinator: { type: "string" },
-        mode: { type: "string", default: "speculative" },
-        "seal-period": { type: "string" },
-        "retention-interval": { type: "string" },
-        "write-latency": { type: "string" },
-        help: { type: "boolean", default: false }
-      },
-      strict: true,
-      allowPositionals: false
-    })
-    if (values.help) {
-      process.stdout.write(`${USAGE}\n`)
-      process.exit(0)
-    }
-    if (values.topics === undefined) return fail(`--topics is required\n${USAGE}`, 2)
-    const topics = parseTopicSpec(values.topics)
-    if (typeof topics === "string") return fail(`--topics ${JSON.stringify(values.topics)}: ${topics}\n${USAGE}`, 2)
-    if (topics.length === 0) return fail(`--topics names no topic\n${USAGE}`, 2)
-    const serve = values.serve?.split(",").map((s) => s.trim()).filter((s) => s.length > 0)
-    for (const t of serve ?? []) if (!topics.some((c) => c.name === t)) return fail(`--serve names ${t}, which is not in --topics\n${USAGE}`, 2)
-    const mode = MODES.find((m) => m === values.mode)
-    if (mode === undefined) return fail(`--mode must be speculative, durable or ephemeral, got ${values.mode}\n${USAGE}`, 2)
-    let coordinator: { host: string; port: number } | undefined
-    if (values.coordinator !== undefined) {
-      const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(values.coordinator)
-      if (!match) return fail(`--coordinator must be host:port, got ${values.coordinator}\n${USAGE}`, 2)
-      coordinator = { host: match[1] ?? match[2]!, port: integer("coordinator port", match[3], 1, 65535)! }
-    }
-    const sealPeriod = integer("seal-period", values["seal-period"], 1)
-    const retentionInterval = integer("retention-interval", values["retention-interval"], 1)
-    const writeLatency = integer("write-latency", values["write-latency"], 0, 10_000)
-    return {
-      dataDir: path.resolve(values.data),
-      topics,
-      ...(serve !== undefined ? { serve } : {}),
-      host: values.host,
-      port: integer("port", values.port, 0, 65535)!,
-      mode,
-      ...(coordinator !== undefined ? { coordinator } : {}),
-      ...(sealPeriod !== undefined ? { sealPeriod: `${sealPeriod} millis` as const } : {}),
-      ...(retentionInterval !== undefined ? { retention: { interval: `${retentionInterval} millis` as const } } : {}),
-      ...(writeLatency !== undefined && writeLatency > 0 ? { extraWriteLatencyMs: writeLatency } : {})
-    }
-  } catch (error) {
-    return fail(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`, 2)
+  const parsed = main.parse({ topics: { type: "string" }, serve: { type: "string" }, "retention-interval": { type: "string" } })
+  const spec = parsed.string("topics")
+  if (spec === undefined) return main.fail("--topics is required", 2)
+  const topics = parseTopicSpec(spec)
+  if (typeof topics === "string") return main.fail(`--topics ${JSON.stringify(spec)}: ${topics}`, 2)
+  if (topics.length === 0) return main.fail("--topics names no topic", 2)
+  const serve = parsed.string("serve")?.split(",").map((s) => s.trim()).filter((s) => s.length > 0)
+  for (const t of serve ?? []) if (!topics.some((c) => c.name === t)) return main.fail(`--serve names ${t}, which is not in --topics`, 2)
+  const retentionInterval = parsed.integer("retention-interval", 1)
+  return {
+    ...parsed.worker(),
+    topics,
+    ...(serve !== undefined ? { serve } : {}),
+    ...(retentionInterval !== undefined ? { retention: { interval: `${retentionInterval} millis` as const } } : {})
   }
 })()
 
-// The command line is fine: now load the broker.
-const [{ NodeRuntime }, { Effect }, BrokerProcess, Topics] = await Promise.all([
-  import("@effect/platform-node"),
-  import("effect"),
-  import("./BrokerProcess"),
-  import("./Topics")
-])
-
-const program = Effect.gen(function* () {
-  const { endpoint, broker } = yield* BrokerProcess.start({ ...flags, topics: Topics.make(flags.topics) })
-  for (const p of broker.partitions) {
-    const stats = p.stateObject.stats()
-    const meta = p.stateObject.state.meta.get()
-    yield* Effect.logInfo(
-      `${p.name} on ${flags.dataDir} (${flags.mode}): world-line ${stats.worldLine}, version ${stats.version}, offsets [${meta.start}, ${meta.end})`
-    )
-  }
-  yield* Effect.addFinalizer(() => Effect.logInfo("dse-broker stopped"))
-  process.stdout.write(`dse-broker ready ${endpoint.host}:${endpoint.port}\n`)
-  return yield* Effect.never
-}).pipe(
-  Effect.catchTags({
-    NoCoordinator: (e) => Effect.sync(() => fail(e.message, 1)),
-    ListenError: (e) => Effect.sync(() => fail(e.message, 1)),
-    CorruptCheckpoint: (e) => Effect.sync(() => fail(`${e.path} is unusable (${e.reason}): is --data the data directory of a dse cluster?`, 1)),
-    CheckpointStoreError: (e) => Effect.sync(() => fail(e.message, 1)),
-    CoordinatorUnavailable: (e) => Effect.sync(() => fail(e.message, 1)),
-    FutureWorldLine: (e) => Effect.sync(() => fail(e.message, 1))
-  }),
-  Effect.scoped
+main.run(
+  Effect.gen(function* () {
+    const { endpoint, broker } = yield* BrokerProcess.start({ ...flags, topics: Topics.make(flags.topics) })
+    for (const p of broker.partitions) {
+      const stats = p.stateObject.stats()
+      const meta = p.stateObject.state.meta.get()
+      yield* Effect.logInfo(
+        `${p.name} on ${flags.dataDir} (${flags.mode}): world-line ${stats.worldLine}, version ${stats.version}, offsets [${meta.start}, ${meta.end})`
+      )
+    }
+    yield* Effect.addFinalizer(() => Effect.logInfo("dse-broker stopped"))
+    process.stdout.write(`dse-broker ready ${endpoint.host}:${endpoint.port}\n`)
+    return yield* Effect.never
+  })
 )
-
-NodeRuntime.runMain(program)

@@ -1,6 +1,6 @@
 /**
  * The broker process's command line (src/main.ts as a real child process): bad flags exit 2 with a
- * message before the broker's modules are loaded, a data directory without a coordinator exits 1.
+ * message, a data directory without a coordinator exits 1.
  *
  * The crash scenario over real processes (SIGKILL of a broker and of the processor mid-stream) is
  * test/process/BrokerPipeline.scenario.ts, run with `npx vitest run -c vitest.scenarios.config.ts`.
@@ -20,7 +20,7 @@ const tempDir = Effect.acquireRelease(
 
 describe("the broker as real processes", () => {
   it.scopedLive(
-    "the process's command line: bad flags exit 2 with a message (before the broker is loaded), a missing coordinator exits 1",
+    "the process's command line: bad flags exit 2 with a message, a missing coordinator exits 1",
     () =>
       Effect.gen(function* () {
         const dataDir = yield* tempDir
