@@ -17,6 +17,8 @@ import { Context, Effect, Layer } from "effect"
 import * as path from "node:path"
 import type { Cell } from "../Measure"
 import { interleaved } from "../Measure"
+import type { WorkflowEngine } from "./closedLoop"
+import { throughputRows } from "./closedLoop"
 import * as Peers from "../Peers"
 import type { ClusterNeed, Row, Suite, SuiteContext, SuiteResult, Target } from "../Suite"
 import { fmt, minRatioTarget, ratioTarget, rowOf } from "../Suite"
@@ -37,11 +39,7 @@ const needs = (o: { quick: boolean; storageLatencyMs: number }): Array<ClusterNe
     : [])
 ]
 
-interface Engine {
-  readonly mode: string
-  readonly latency: number
-  readonly execute: (id: string, steps: number) => Effect.Effect<unknown, unknown>
-}
+type Engine = WorkflowEngine
 
 const run = (ctx: SuiteContext): Effect.Effect<SuiteResult, unknown, Scope.Scope> =>
   Effect.gen(function* () {
@@ -111,29 +109,7 @@ const run = (ctx: SuiteContext): Effect.Effect<SuiteResult, unknown, Scope.Scope
     })
     const rows: Array<Row> = cells.map((c, k) => rowOf(c.mode, c.n, latency[k]!, { concurrency: 1, storageLatencyMs: c.latency }))
 
-    const tcells: Array<Cell & { readonly mode: string; readonly latency: number }> = []
-    for (const c of concurrencies(ctx.quick)) {
-      for (const e of engines) {
-        tcells.push({
-          id: `${e.mode}@${e.latency}/c=${c}`,
-          mode: e.mode,
-          latency: e.latency,
-          concurrency: c,
-          request: (i) => e.execute(`${runId}-tp-${e.mode}-${e.latency}-${c}-${i}`, THROUGHPUT_STEPS)
-        })
-      }
-    }
-    const tput = yield* interleaved(tcells, {
-      warmup: 0,
-      rounds: ctx.quick ? 1 : 2,
-      perRound: { millis: ctx.quick ? 800 : 1500 },
-      timeoutMs: 60_000,
-      progress: ctx.progress,
-      label: `chain throughput (N=${THROUGHPUT_STEPS})`
-    })
-    const trows: Array<Row> = tcells.map((c, k) =>
-      rowOf(c.mode, THROUGHPUT_STEPS, tput[k]!, { concurrency: c.concurrency, storageLatencyMs: c.latency, kind: "throughput" })
-    )
+    const trows = yield* throughputRows(ctx, { suite: "chain", runId, engines: engines, concurrencies: concurrencies(ctx.quick), n: THROUGHPUT_STEPS })
 
     const find = (mode: string, n: number, l = 0) => rows.find((r) => r.mode === mode && r.n === n && r.storageLatencyMs === l)
     const maxC = Math.max(...concurrencies(ctx.quick))

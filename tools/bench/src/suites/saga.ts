@@ -20,6 +20,8 @@ import { Context, Effect, Layer, Schedule } from "effect"
 import * as path from "node:path"
 import type { Cell } from "../Measure"
 import { interleaved } from "../Measure"
+import type { WorkflowEngine } from "./closedLoop"
+import { throughputRows } from "./closedLoop"
 import type { ClusterNeed, Row, Suite, SuiteContext, SuiteResult, Target } from "../Suite"
 import { fmt, ratioTarget, rowOf } from "../Suite"
 import type { ChartSpec } from "../Svg"
@@ -55,7 +57,7 @@ const run = (ctx: SuiteContext): Effect.Effect<SuiteResult, unknown, import("eff
     const notes: Array<string> = []
     const runId = Date.now().toString(36)
 
-    type Target_ = { readonly mode: string; readonly latency: number; readonly execute: (id: string, n: number) => Effect.Effect<unknown, unknown> }
+    type Target_ = WorkflowEngine
     const targetsOf = (latency: number, modes: ReadonlyArray<(typeof DSE)[number]>) =>
       Effect.forEach(modes, (mode) =>
         Effect.gen(function* () {
@@ -132,29 +134,7 @@ const run = (ctx: SuiteContext): Effect.Effect<SuiteResult, unknown, import("eff
 
     // Throughput vs latency at one N.
     const tn = throughputN(ctx.quick)
-    const tcells: Array<Cell & { readonly mode: string; readonly latency: number }> = []
-    for (const c of concurrencies(ctx.quick)) {
-      for (const t of targets) {
-        tcells.push({
-          id: `${t.mode}@${t.latency}/c=${c}`,
-          mode: t.mode,
-          latency: t.latency,
-          concurrency: c,
-          request: (i) => t.execute(`${runId}-tp-${t.mode}-${t.latency}-${c}-${i}`, tn)
-        })
-      }
-    }
-    const tput = yield* interleaved(tcells, {
-      warmup: 0,
-      rounds: ctx.quick ? 1 : 2,
-      perRound: { millis: ctx.quick ? 800 : 1500 },
-      timeoutMs: 60_000,
-      progress: ctx.progress,
-      label: `saga throughput (N=${tn})`
-    })
-    const trows: Array<Row> = tcells.map((c, k) =>
-      rowOf(c.mode, tn, tput[k]!, { concurrency: c.concurrency, storageLatencyMs: c.latency, kind: "throughput" })
-    )
+    const trows = yield* throughputRows(ctx, { suite: "saga", runId, engines: targets, concurrencies: concurrencies(ctx.quick), n: tn })
 
     const find = (mode: string, n: number, l = 0) => rows.find((r) => r.mode === mode && r.n === n && r.storageLatencyMs === l)
     const checks: Array<Target> = []
