@@ -30,7 +30,7 @@ import type {
   WorkerId,
   WorldLine
 } from "@dse/core"
-import { Context, Deferred, Effect, Layer, PubSub, Schema, Stream } from "effect"
+import { Context, Deferred, Duration, Effect, Layer, PubSub, Schema, Stream } from "effect"
 import type { Scope } from "effect"
 import { CoordinatorState } from "./internal/coordinatorState"
 import type { Member } from "./internal/coordinatorState"
@@ -76,228 +76,264 @@ const storeFailure = (what: string) => (error: CheckpointStoreError) =>
 
 const isWorkerName = Schema.is(WorkerName)
 
+export interface CoordinatorOptions {
+  /**
+   * How long a cut change that nobody waits for may wait before it is pushed (default 0: every
+   * change at once). A cut that commits a version some commit waiter asked for (through
+   * `requestSeal`) is always pushed at once. Over a network every push is a message to every
+   * process, per seal anywhere in the cluster, while cuts nobody waits for only serve pruning:
+   * the coordinator process batches them (CoordinatorServer, 50 ms by default).
+   */
+  readonly cutPushInterval?: Duration.DurationInput | undefined
+}
+
 /** Builds a coordinator on the ClusterStateStore in context; it shuts down when the scope closes. */
-const make: Effect.Effect<
-  CoordinatorService,
-  CheckpointStoreError | CorruptCheckpoint,
-  ClusterStateStore | Scope.Scope
-> = Effect.gen(function* () {
-  const store = yield* ClusterStateStore
-  const handle = yield* store.open
-  const state = new CoordinatorState(yield* handle.load)
-  // Unbounded: a dropped WorldLineChanged or SealRequested would stall a worker, and every event
-  // is small. A network face that cannot keep up should drop the connection, not events.
-  const pubsub = yield* PubSub.unbounded<CoordinatorEvent>()
-  const lock = yield* Effect.makeSemaphore(1)
-  // Uninterruptible: a durable write and the state change that follows it must not be split, or
-  // the store and the memory would disagree (an id handed out twice, a world-line recorded twice).
-  const locked = <A, E, R>(effect: Effect.Effect<A, E, R>) => lock.withPermits(1)(Effect.uninterruptible(effect))
+const make = (
+  options: CoordinatorOptions = {}
+): Effect.Effect<CoordinatorService, CheckpointStoreError | CorruptCheckpoint, ClusterStateStore | Scope.Scope> =>
+  Effect.gen(function* () {
+    const scope = yield* Effect.scope
+    const pushInterval = Duration.decode(options.cutPushInterval ?? 0)
+    const store = yield* ClusterStateStore
+    const handle = yield* store.open
+    const state = new CoordinatorState(yield* handle.load)
+    // Unbounded: a dropped WorldLineChanged or SealRequested would stall a worker, and every event
+    // is small. A network face that cannot keep up should drop the connection, not events.
+    const pubsub = yield* PubSub.unbounded<CoordinatorEvent>()
+    const lock = yield* Effect.makeSemaphore(1)
+    // Uninterruptible: a durable write and the state change that follows it must not be split, or
+    // the store and the memory would disagree (an id handed out twice, a world-line recorded twice).
+    const locked = <A, E, R>(effect: Effect.Effect<A, E, R>) => lock.withPermits(1)(Effect.uninterruptible(effect))
 
-  const publish = (event: CoordinatorEvent) => PubSub.publish(pubsub, event)
+    const publish = (event: CoordinatorEvent) => PubSub.publish(pubsub, event)
 
-  const publishCut = Effect.suspend(() => {
-    const cut = state.fullCut()
-    state.published = cut
-    return publish(new CutAdvanced({ worldLine: state.worldLine, cut: Cut.toWire(cut) }))
-  })
-
-  const ensureOpen = Effect.suspend(() =>
-    state.closed ? Effect.fail(unavailable("the coordinator has shut down")) : Effect.void
-  )
-
-  /** Durably records a new member, then hands its id out. */
-  const join = Effect.fn("Coordinator.join")(function* (name: string) {
-    const id = state.nextId()
-    yield* handle.addMember(id, name).pipe(Effect.mapError(storeFailure(`member ${name}`)))
-    return state.addMember(id, name)
-  })
-
-  /** w -> w+1 with recovery cut = the committed cut: persisted first, then published. */
-  const changeWorldLine = Effect.fn("Coordinator.changeWorldLine")(function* () {
-    const worldLine = (state.worldLine + 1) as WorldLine
-    const recoveryCut = state.fullCut()
-    yield* handle
-      .recordWorldLine({ worldLine, recoveryCut })
-      .pipe(Effect.mapError(storeFailure(`world-line ${worldLine}`)))
-    state.enterWorldLine({ worldLine, recoveryCut })
-    yield* publish(new WorldLineChanged({ worldLine, recoveryCut: Cut.toWire(recoveryCut) }))
-    return recoveryCut
-  })
-
-  const noteRegistration = (member: Member, request: RegisterRequest) => {
-    member.registered = true
-    member.address = request.address
-    member.pid = request.pid
-    member.kind = request.kind
-    state.rebuild?.missing.delete(member.id)
-  }
-
-  /** Ends the rebuild once every known member is back: one world-line change for all restarts. */
-  const maybeFinishRebuild = Effect.fn("Coordinator.finishRebuild")(function* () {
-    const rebuild = state.rebuild
-    if (rebuild === undefined || rebuild.missing.size > 0) return
-    state.rebuild = undefined
-    if (rebuild.waiters.length === 0) {
-      yield* publishCut
-      return
-    }
-    const changed = yield* Effect.either(changeWorldLine())
-    for (const waiter of rebuild.waiters) {
-      if (changed._tag === "Left") {
-        yield* Deferred.fail(waiter.reply, changed.left)
-      } else {
-        const cut = Cut.toWire(changed.right)
-        yield* Deferred.succeed(waiter.reply, { id: waiter.id, worldLine: state.worldLine, cut, recoveryCut: cut })
-      }
-    }
-    // The rebuilt cut stands even if the world-line could not be recorded; the restarts retry.
-    if (changed._tag === "Left") yield* publishCut
-  })
-
-  type Outcome =
-    | { readonly _tag: "Reply"; readonly registration: Registration }
-    | { readonly _tag: "Wait"; readonly reply: Deferred.Deferred<Registration, RegisterError> }
-
-  const registerLocked = Effect.fn("Coordinator.registerLocked")(function* (request: RegisterRequest) {
-    yield* ensureOpen
-    if (!isWorkerName(request.name)) {
-      return yield* Effect.fail(unavailable(`refused: ${JSON.stringify(request.name)} is not a valid worker name`))
-    }
-    if (request.worldLine > state.worldLine) {
-      return yield* Effect.fail(new FutureWorldLine({ received: request.worldLine, current: state.worldLine }))
-    }
-    const known = state.byName.get(request.name)
-    const reply = (member: Member, extra: { readonly recoveryCut?: Cut.CutWire } = {}): Outcome => ({
-      _tag: "Reply",
-      registration: { id: member.id, worldLine: state.worldLine, cut: Cut.toWire(state.visibleCut()), ...extra }
+    const publishCut = Effect.suspend(() => {
+      const cut = state.fullCut()
+      state.published = cut
+      state.forgetAwaitedBelow(cut)
+      return publish(new CutAdvanced({ worldLine: state.worldLine, cut: Cut.toWire(cut) }))
     })
 
-    if (request.worldLine >= 1) {
-      // Live re-attach (after a coordinator restart, or a lost connection).
-      const member = known ?? (yield* join(request.name))
-      if (request.worldLine < state.worldLine) {
-        // It missed world-line changes: it decides against the first one it missed, then re-reports.
-        const recoveryCut = state.recoveryCutOf(request.worldLine + 1)
-        if (recoveryCut === undefined) {
-          return yield* Effect.fail(unavailable(`no record of world-line ${request.worldLine + 1}`))
-        }
-        noteRegistration(member, request)
-        yield* maybeFinishRebuild()
-        return reply(member, { recoveryCut: Cut.toWire(recoveryCut) })
-      }
-      // Its hint, then its checkpoints as a chain; held reports they connect follow.
-      const changed = state.attach(member.id, request.committed, request.checkpoints)
-      noteRegistration(member, request)
-      if (state.rebuild !== undefined) yield* maybeFinishRebuild()
-      else if (changed) yield* publishCut
-      if (state.worldLine > request.worldLine) {
-        // Its attach ended a rebuild that moved the world-line (a restart was waiting): it must
-        // decide against that change like any survivor, or it would stay in the old world-line.
-        const recoveryCut = state.recoveryCutOf(request.worldLine + 1)
-        if (recoveryCut !== undefined) return reply(member, { recoveryCut: Cut.toWire(recoveryCut) })
-      }
-      return reply(member)
-    }
+    /** A push of the live cut is due after the interval (one at a time); set while one is scheduled. */
+    let pushScheduled = false
+    const pushLater = locked(
+      Effect.suspend(() => {
+        pushScheduled = false
+        return state.closed || state.rebuild !== undefined ? Effect.void : publishCut
+      })
+    ).pipe(Effect.delay(pushInterval))
 
-    const hasPast = request.checkpoints.length > 0 || request.committed > 0
-    if (known === undefined && !hasPast) {
-      // A new member: no world-line change. Peers learn its id from the cut (every member is in it).
-      const member = yield* join(request.name)
-      noteRegistration(member, request)
-      if (state.rebuild === undefined) yield* publishCut
-      return reply(member)
-    }
+    /** The cut moved after a report: at once when a waiter needs it, else batched with later moves. */
+    const cutMoved = Effect.suspend(() => {
+      if (state.rebuild !== undefined) return Effect.void
+      if (Duration.toMillis(pushInterval) === 0 || state.commitsAwaited()) return publishCut
+      if (pushScheduled) return Effect.void
+      pushScheduled = true
+      // Interruptible: it is forked from inside the lock's uninterruptible region, and must not
+      // hold up the scope's close while it sleeps.
+      return Effect.asVoid(Effect.forkIn(Effect.interruptible(pushLater), scope))
+    })
 
-    // A crash restart: its memory is gone, so the cluster moves to a new world-line.
-    const member = known ?? (yield* join(request.name))
-    // Its hint, and its durable checkpoints of the current world-line whose reports may have been
-    // lost (a chain: one of another world-line breaks it); they can only raise the committed cut.
-    const moved = state.attach(member.id, request.committed, request.checkpoints, (cp) => cp.worldLine === state.worldLine)
-    noteRegistration(member, request)
-    if (state.rebuild !== undefined) {
-      // The recovery cut must not be taken before the graph is rebuilt: wait with the others.
-      const deferred = yield* Deferred.make<Registration, RegisterError>()
-      state.rebuild.waiters.push({ id: member.id, reply: deferred })
-      yield* maybeFinishRebuild()
-      return { _tag: "Wait", reply: deferred } satisfies Outcome
-    }
-    const recoveryCut = Cut.toWire(
-      yield* changeWorldLine().pipe(
-        // Nobody hears of a world-line that was not recorded; the merged commits still stand.
-        Effect.tapError(() => (moved ? publishCut : Effect.void))
-      )
+    const ensureOpen = Effect.suspend(() =>
+      state.closed ? Effect.fail(unavailable("the coordinator has shut down")) : Effect.void
     )
-    return {
-      _tag: "Reply",
-      registration: { id: member.id, worldLine: state.worldLine, cut: recoveryCut, recoveryCut }
-    } satisfies Outcome
-  })
 
-  const register = Effect.fn("Coordinator.register")(function* (request: RegisterRequest) {
-    const outcome: Outcome = yield* locked(registerLocked(request))
-    if (outcome._tag === "Reply") return outcome.registration
-    return yield* Deferred.await(outcome.reply)
-  })
+    /** Durably records a new member, then hands its id out. */
+    const join = Effect.fn("Coordinator.join")(function* (name: string) {
+      const id = state.nextId()
+      yield* handle.addMember(id, name).pipe(Effect.mapError(storeFailure(`member ${name}`)))
+      return state.addMember(id, name)
+    })
 
-  const report = Effect.fn("Coordinator.report")(function* (r: CheckpointReport) {
-    yield* locked(
+    /** w -> w+1 with recovery cut = the committed cut: persisted first, then published. */
+    const changeWorldLine = Effect.fn("Coordinator.changeWorldLine")(function* () {
+      const worldLine = (state.worldLine + 1) as WorldLine
+      const recoveryCut = state.fullCut()
+      yield* handle
+        .recordWorldLine({ worldLine, recoveryCut })
+        .pipe(Effect.mapError(storeFailure(`world-line ${worldLine}`)))
+      state.enterWorldLine({ worldLine, recoveryCut })
+      yield* publish(new WorldLineChanged({ worldLine, recoveryCut: Cut.toWire(recoveryCut) }))
+      return recoveryCut
+    })
+
+    const noteRegistration = (member: Member, request: RegisterRequest) => {
+      member.registered = true
+      member.address = request.address
+      member.pid = request.pid
+      member.kind = request.kind
+      state.rebuild?.missing.delete(member.id)
+    }
+
+    /** Ends the rebuild once every known member is back: one world-line change for all restarts. */
+    const maybeFinishRebuild = Effect.fn("Coordinator.finishRebuild")(function* () {
+      const rebuild = state.rebuild
+      if (rebuild === undefined || rebuild.missing.size > 0) return
+      state.rebuild = undefined
+      if (rebuild.waiters.length === 0) {
+        yield* publishCut
+        return
+      }
+      const changed = yield* Effect.either(changeWorldLine())
+      for (const waiter of rebuild.waiters) {
+        if (changed._tag === "Left") {
+          yield* Deferred.fail(waiter.reply, changed.left)
+        } else {
+          const cut = Cut.toWire(changed.right)
+          yield* Deferred.succeed(waiter.reply, { id: waiter.id, worldLine: state.worldLine, cut, recoveryCut: cut })
+        }
+      }
+      // The rebuilt cut stands even if the world-line could not be recorded; the restarts retry.
+      if (changed._tag === "Left") yield* publishCut
+    })
+
+    type Outcome =
+      | { readonly _tag: "Reply"; readonly registration: Registration }
+      | { readonly _tag: "Wait"; readonly reply: Deferred.Deferred<Registration, RegisterError> }
+
+    const registerLocked = Effect.fn("Coordinator.registerLocked")(function* (request: RegisterRequest) {
+      yield* ensureOpen
+      if (!isWorkerName(request.name)) {
+        return yield* Effect.fail(unavailable(`refused: ${JSON.stringify(request.name)} is not a valid worker name`))
+      }
+      if (request.worldLine > state.worldLine) {
+        return yield* Effect.fail(new FutureWorldLine({ received: request.worldLine, current: state.worldLine }))
+      }
+      const known = state.byName.get(request.name)
+      const reply = (member: Member, extra: { readonly recoveryCut?: Cut.CutWire } = {}): Outcome => ({
+        _tag: "Reply",
+        registration: { id: member.id, worldLine: state.worldLine, cut: Cut.toWire(state.visibleCut()), ...extra }
+      })
+
+      if (request.worldLine >= 1) {
+        // Live re-attach (after a coordinator restart, or a lost connection).
+        const member = known ?? (yield* join(request.name))
+        if (request.worldLine < state.worldLine) {
+          // It missed world-line changes: it decides against the first one it missed, then re-reports.
+          const recoveryCut = state.recoveryCutOf(request.worldLine + 1)
+          if (recoveryCut === undefined) {
+            return yield* Effect.fail(unavailable(`no record of world-line ${request.worldLine + 1}`))
+          }
+          noteRegistration(member, request)
+          yield* maybeFinishRebuild()
+          return reply(member, { recoveryCut: Cut.toWire(recoveryCut) })
+        }
+        // Its hint, then its checkpoints as a chain; held reports they connect follow.
+        const changed = state.attach(member.id, request.committed, request.checkpoints)
+        noteRegistration(member, request)
+        if (state.rebuild !== undefined) yield* maybeFinishRebuild()
+        else if (changed) yield* publishCut
+        if (state.worldLine > request.worldLine) {
+          // Its attach ended a rebuild that moved the world-line (a restart was waiting): it must
+          // decide against that change like any survivor, or it would stay in the old world-line.
+          const recoveryCut = state.recoveryCutOf(request.worldLine + 1)
+          if (recoveryCut !== undefined) return reply(member, { recoveryCut: Cut.toWire(recoveryCut) })
+        }
+        return reply(member)
+      }
+
+      const hasPast = request.checkpoints.length > 0 || request.committed > 0
+      if (known === undefined && !hasPast) {
+        // A new member: no world-line change. Peers learn its id from the cut (every member is in it).
+        const member = yield* join(request.name)
+        noteRegistration(member, request)
+        if (state.rebuild === undefined) yield* publishCut
+        return reply(member)
+      }
+
+      // A crash restart: its memory is gone, so the cluster moves to a new world-line.
+      const member = known ?? (yield* join(request.name))
+      // Its hint, and its durable checkpoints of the current world-line whose reports may have been
+      // lost (a chain: one of another world-line breaks it); they can only raise the committed cut.
+      const moved = state.attach(member.id, request.committed, request.checkpoints, (cp) => cp.worldLine === state.worldLine)
+      noteRegistration(member, request)
+      if (state.rebuild !== undefined) {
+        // The recovery cut must not be taken before the graph is rebuilt: wait with the others.
+        const deferred = yield* Deferred.make<Registration, RegisterError>()
+        state.rebuild.waiters.push({ id: member.id, reply: deferred })
+        yield* maybeFinishRebuild()
+        return { _tag: "Wait", reply: deferred } satisfies Outcome
+      }
+      const recoveryCut = Cut.toWire(
+        yield* changeWorldLine().pipe(
+          // Nobody hears of a world-line that was not recorded; the merged commits still stand.
+          Effect.tapError(() => (moved ? publishCut : Effect.void))
+        )
+      )
+      return {
+        _tag: "Reply",
+        registration: { id: member.id, worldLine: state.worldLine, cut: recoveryCut, recoveryCut }
+      } satisfies Outcome
+    })
+
+    const register = Effect.fn("Coordinator.register")(function* (request: RegisterRequest) {
+      const outcome: Outcome = yield* locked(registerLocked(request))
+      if (outcome._tag === "Reply") return outcome.registration
+      return yield* Deferred.await(outcome.reply)
+    })
+
+    const report = Effect.fn("Coordinator.report")(function* (r: CheckpointReport) {
+      yield* locked(
+        Effect.gen(function* () {
+          if (state.closed || r.worldLine !== state.worldLine) return
+          const id = r.worker as WorkerId
+          if (!state.byId.has(id)) return
+          // Accepted when it extends its worker's chain; held while a predecessor is missing.
+          const { accepted, changed } = state.report(id, r.version, r.prev, r.deps)
+          if (changed) yield* cutMoved
+          const seals = state.sealsAfterReport(id, accepted)
+          if (seals.length > 0) yield* publish(new SealRequested({ deps: seals }))
+        })
+      )
+    })
+
+    const requestSeal = Effect.fn("Coordinator.requestSeal")(function* (deps: DependencyList) {
+      yield* locked(
+        Effect.gen(function* () {
+          if (state.closed) return
+          state.noteAwaited(deps)
+          // Committed already, but not pushed yet (its push was batched): the waiter hears now.
+          if (state.rebuild === undefined && state.commitsAwaited()) yield* publishCut
+          const seals = state.sealsFor(deps)
+          if (seals.length > 0) yield* publish(new SealRequested({ deps: seals }))
+        })
+      )
+    })
+
+    const subscribe: Effect.Effect<Stream.Stream<CoordinatorEvent>, CoordinatorUnavailable, Scope.Scope> = locked(
       Effect.gen(function* () {
-        if (state.closed || r.worldLine !== state.worldLine) return
-        const id = r.worker as WorkerId
-        if (!state.byId.has(id)) return
-        // Accepted when it extends its worker's chain; held while a predecessor is missing.
-        const { accepted, changed } = state.report(id, r.version, r.prev, r.deps)
-        if (changed && state.rebuild === undefined) yield* publishCut
-        const seals = state.sealsAfterReport(id, accepted)
-        if (seals.length > 0) yield* publish(new SealRequested({ deps: seals }))
+        yield* ensureOpen
+        // Under the lock, so the baseline and the subscription see the same state.
+        const dequeue = yield* PubSub.subscribe(pubsub)
+        const baseline = new CutAdvanced({ worldLine: state.worldLine, cut: Cut.toWire(state.visibleCut()) })
+        return Stream.concat(Stream.succeed<CoordinatorEvent>(baseline), Stream.fromQueue(dequeue))
       })
     )
-  })
 
-  const requestSeal = Effect.fn("Coordinator.requestSeal")(function* (deps: DependencyList) {
-    yield* locked(
+    const status = locked(Effect.zipRight(ensureOpen, Effect.sync(() => state.status())))
+
+    const shutdown = locked(
       Effect.gen(function* () {
         if (state.closed) return
-        const seals = state.sealsFor(deps)
-        if (seals.length > 0) yield* publish(new SealRequested({ deps: seals }))
+        state.closed = true
+        const waiters = state.rebuild?.waiters ?? []
+        for (const w of waiters) yield* Deferred.fail(w.reply, unavailable("the coordinator has shut down"))
+        yield* PubSub.shutdown(pubsub)
       })
     )
+
+    yield* Effect.addFinalizer(() => shutdown)
+
+    return {
+      register,
+      report,
+      requestSeal,
+      events: Stream.unwrapScoped(subscribe),
+      subscribe,
+      status,
+      shutdown
+    } satisfies CoordinatorService
   })
-
-  const subscribe: Effect.Effect<Stream.Stream<CoordinatorEvent>, CoordinatorUnavailable, Scope.Scope> = locked(
-    Effect.gen(function* () {
-      yield* ensureOpen
-      // Under the lock, so the baseline and the subscription see the same state.
-      const dequeue = yield* PubSub.subscribe(pubsub)
-      const baseline = new CutAdvanced({ worldLine: state.worldLine, cut: Cut.toWire(state.visibleCut()) })
-      return Stream.concat(Stream.succeed<CoordinatorEvent>(baseline), Stream.fromQueue(dequeue))
-    })
-  )
-
-  const status = locked(Effect.zipRight(ensureOpen, Effect.sync(() => state.status())))
-
-  const shutdown = locked(
-    Effect.gen(function* () {
-      if (state.closed) return
-      state.closed = true
-      const waiters = state.rebuild?.waiters ?? []
-      for (const w of waiters) yield* Deferred.fail(w.reply, unavailable("the coordinator has shut down"))
-      yield* PubSub.shutdown(pubsub)
-    })
-  )
-
-  yield* Effect.addFinalizer(() => shutdown)
-
-  return {
-    register,
-    report,
-    requestSeal,
-    events: Stream.unwrapScoped(subscribe),
-    subscribe,
-    status,
-    shutdown
-  } satisfies CoordinatorService
-})
 
 /** The in-process CoordinatorClient of the runtime (FutureWorldLine passes through, typed). */
 const toClient = (coordinator: CoordinatorService): Context.Tag.Service<typeof CoordinatorClient> => ({
@@ -312,7 +348,11 @@ export class Coordinator extends Context.Tag("@dse/coordinator/Coordinator")<Coo
   /** A coordinator on the ClusterStateStore in context; it shuts down when the scope closes. */
   static readonly make = make
   static readonly layer: Layer.Layer<Coordinator, CheckpointStoreError | CorruptCheckpoint, ClusterStateStore> =
-    Layer.scoped(Coordinator, make)
+    Layer.scoped(Coordinator, make())
+  static readonly layerWith = (
+    options: CoordinatorOptions
+  ): Layer.Layer<Coordinator, CheckpointStoreError | CorruptCheckpoint, ClusterStateStore> =>
+    Layer.scoped(Coordinator, make(options))
   static readonly toClient = toClient
   /** CoordinatorClient (what the runtime needs) from the Coordinator in context. */
   static readonly layerClient: Layer.Layer<CoordinatorClient, never, Coordinator> = Layer.effect(

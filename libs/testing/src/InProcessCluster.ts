@@ -76,7 +76,7 @@ export class InProcessCluster {
   private get startCoordinator(): Effect.Effect<void, unknown> {
     return Effect.gen(this, function* () {
       const scope = yield* ScopeModule.fork(this.scope, { _tag: "Sequential" } as any)
-      const service = yield* Effect.provide(Coordinator.make, this.clusterState.layer).pipe(
+      const service = yield* Effect.provide(Coordinator.make(), this.clusterState.layer).pipe(
         Effect.provideService(ScopeModule.Scope, scope)
       )
       this.coordinatorScope = scope

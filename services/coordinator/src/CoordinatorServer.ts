@@ -11,7 +11,7 @@ import { SqliteClusterStateStore } from "@dse/storage"
 import { Endpoint, RpcTransport } from "@dse/transport"
 import type { ListenError } from "@dse/transport"
 import type { Scope } from "effect"
-import { Effect, Layer, Mailbox, Option, Stream } from "effect"
+import { Duration, Effect, Layer, Mailbox, Option, Stream } from "effect"
 import { CoordinatorRpcs } from "./CoordinatorRpcs"
 
 export interface Options {
@@ -23,7 +23,15 @@ export interface Options {
   readonly port?: number | undefined
   /** Events a subscriber may fall behind by before its stream is ended. Default 10 000. */
   readonly maxEventBacklog?: number | undefined
+  /**
+   * Cut changes nobody waits for are pushed at most this often (a cut a commit waiter needs goes
+   * out at once). Default 50 ms: every push is a message to every process (see CoordinatorOptions).
+   */
+  readonly cutPushInterval?: Duration.DurationInput | undefined
 }
+
+/** The default push interval of a networked coordinator. */
+export const DEFAULT_CUT_PUSH_INTERVAL = Duration.millis(50)
 
 export interface RunningCoordinator {
   readonly endpoint: Endpoint.Endpoint
@@ -91,7 +99,9 @@ export const make = (
 ): Effect.Effect<RunningCoordinator, ListenError | CheckpointStoreError | CorruptCheckpoint, Scope.Scope> =>
   Effect.gen(function* () {
     const context = yield* Layer.build(
-      Coordinator.layer.pipe(Layer.provide(SqliteClusterStateStore.layer({ dataDir: options.dataDir })))
+      Coordinator.layerWith({ cutPushInterval: options.cutPushInterval ?? DEFAULT_CUT_PUSH_INTERVAL }).pipe(
+        Layer.provide(SqliteClusterStateStore.layer({ dataDir: options.dataDir }))
+      )
     )
     const coordinator = yield* Effect.provide(Coordinator, context)
     const { endpoint } = yield* serve(Endpoint.tcp(options.port ?? 0, options.host ?? Endpoint.LOOPBACK), options).pipe(

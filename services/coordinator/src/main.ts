@@ -1,26 +1,31 @@
 /**
  * The coordinator as a process:
  *
- *   tsx src/main.ts [--data DIR] [--port N] [--host HOST]
+ *   tsx src/main.ts [--data DIR] [--port N] [--host HOST] [--cut-push-interval MS]
  *
  * `--data` (default ./.dse) holds coordinator.db; `--port` (default 0: a free port) and `--host`
  * (default 127.0.0.1) say where to listen. Once listening it writes DIR/coordinator.json
  * ({ host, port, pid }, atomically) and prints one line `dse-coordinator ready host:port`. Logs go
- * to stdout. SIGTERM or SIGINT stops it cleanly (exit code 0); a busy port or an unusable data
+ * to stdout. `--cut-push-interval` (default 50) batches the cut changes nobody waits for. SIGTERM or SIGINT stops it cleanly (exit code 0); a busy port or an unusable data
  * directory is reported on stderr (exit code 1); bad flags exit with code 2.
  */
 import type { CoordinatorEvent } from "@dse/core"
-import { Effect, Stream } from "effect"
+import { Duration, Effect, Stream } from "effect"
 import * as path from "node:path"
 import * as CoordinatorFile from "./CoordinatorFile"
 import * as CoordinatorServer from "./CoordinatorServer"
 import * as ServiceMain from "./ServiceMain"
 
-const main = ServiceMain.make("dse-coordinator", "usage: dse-coordinator [--data DIR] [--port N] [--host HOST]")
+const main = ServiceMain.make("dse-coordinator", "usage: dse-coordinator [--data DIR] [--port N] [--host HOST] [--cut-push-interval MS]")
 
 const flags = (() => {
-  const parsed = main.parse({ data: { type: "string" }, port: { type: "string" }, host: { type: "string" } }, { worker: false })
+  const parsed = main.parse(
+    { data: { type: "string" }, port: { type: "string" }, host: { type: "string" }, "cut-push-interval": { type: "string" } },
+    { worker: false }
+  )
+  const cutPushMs = parsed.integer("cut-push-interval", 0, 60_000)
   return {
+    ...(cutPushMs !== undefined ? { cutPushInterval: Duration.millis(cutPushMs) } : {}),
     dataDir: path.resolve(parsed.string("data") ?? "./.dse"),
     port: parsed.integer("port", 0, 65535) ?? 0,
     host: parsed.string("host") ?? "127.0.0.1"

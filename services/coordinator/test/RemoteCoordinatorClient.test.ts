@@ -12,7 +12,7 @@ import { CoordinatorRpcs, CoordinatorServer, RemoteCoordinatorClient } from "../
 
 const serveCoordinator = (options: { readonly maxEventBacklog?: number } = {}) =>
   Effect.gen(function* () {
-    const coordinator = yield* Effect.provide(Coordinator.make, MemoryClusterStateStore.layer)
+    const coordinator = yield* Effect.provide(Coordinator.make(), MemoryClusterStateStore.layer)
     const { endpoint } = yield* CoordinatorServer.serve(Endpoint.tcp(0), options).pipe(
       Effect.provideService(Coordinator, coordinator)
     )

@@ -54,6 +54,11 @@ export class CoordinatorState {
   gate: ReportGate
   /** Versions someone waits for (max per worker): their reports trigger seals of what they need. */
   readonly wanted = DependencySet.empty()
+  /**
+   * Versions a commit waiter waits for (every one, per worker): a cut that commits one of them is
+   * pushed at once; other cut changes are pushed at most once per push interval.
+   */
+  readonly awaited = new Map<WorkerId, Set<number>>()
   rebuild: Rebuild | undefined
   /** The last cut told to anyone; during a rebuild it stays at the last recovery cut. */
   published: Cut.Cut
@@ -110,7 +115,36 @@ export class CoordinatorState {
     this.finder = CutFinder.make(record.recoveryCut)
     this.gate = new ReportGate(this.finder)
     this.wanted.clear()
+    this.awaited.clear()
     this.published = record.recoveryCut
+  }
+
+  /** Remembers what a commit waiter waits for (versions above the last published cut). */
+  noteAwaited(deps: ReadonlyArray<readonly [number, number]>): void {
+    for (const [w, v] of deps as ReadonlyArray<Dependency>) {
+      if (!this.byId.has(w) || v <= Cut.at(this.published, w)) continue
+      const versions = this.awaited.get(w)
+      if (versions === undefined) this.awaited.set(w, new Set([v]))
+      else versions.add(v)
+    }
+  }
+
+  /** Whether the live cut commits a version someone waits for that the published cut does not. */
+  commitsAwaited(): boolean {
+    for (const [w, versions] of this.awaited) {
+      const at = this.finder.at(w)
+      for (const v of versions) if (v <= at) return true
+    }
+    return false
+  }
+
+  /** The published cut changed: forget the waits it satisfied. */
+  forgetAwaitedBelow(cut: Cut.Cut): void {
+    for (const [w, versions] of this.awaited) {
+      const at = Cut.at(cut, w)
+      for (const v of versions) if (v <= at) versions.delete(v)
+      if (versions.size === 0) this.awaited.delete(w)
+    }
   }
 
   recoveryCutOf(worldLine: number): Cut.Cut | undefined {

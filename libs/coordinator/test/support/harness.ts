@@ -3,14 +3,14 @@ import { ClusterStateStore, CutAdvanced, workerId } from "@dse/core"
 import type { CoordinatorEvent, Cut, RegisterRequest, StoredCheckpointMeta } from "@dse/core"
 import { Chunk, Deferred, Effect, Exit, Queue, Scope, Stream } from "effect"
 import { Coordinator } from "../../src/index"
-import type { CoordinatorService } from "../../src/index"
+import type { CoordinatorOptions, CoordinatorService } from "../../src/index"
 import type { MemoryClusterStateStore } from "./MemoryClusterStateStore"
 
 /** A coordinator in its own scope, so a test can crash it and build another on the same store. */
-export const start = (store: MemoryClusterStateStore) =>
+export const start = (store: MemoryClusterStateStore, options: CoordinatorOptions = {}) =>
   Effect.gen(function* () {
     const scope = yield* Scope.make()
-    const coordinator = yield* Coordinator.make.pipe(
+    const coordinator = yield* Coordinator.make(options).pipe(
       Effect.provideService(ClusterStateStore, store.service),
       Scope.extend(scope),
       Effect.orDie

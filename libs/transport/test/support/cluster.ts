@@ -21,7 +21,7 @@ export interface ProcessOptions extends Dse.DseOptions {
 
 export const makeCluster = Effect.gen(function* () {
   const clusterState = yield* MemoryClusterStateStore.make
-  const coordinator = yield* Effect.provide(Coordinator.make, clusterState.layer)
+  const coordinator = yield* Effect.provide(Coordinator.make(), clusterState.layer)
   const client = Coordinator.toClient(coordinator)
 
   /** A new process: its own Dse runtime and checkpoint store, alive until the scope closes. */
