@@ -530,6 +530,14 @@ export const make = (
           if (result.pending !== undefined && dse.mode === "speculative") {
             const thread = new Sthread.Sthread(result.batch.worldLine, DependencySet.of([so.id, result.pending as Version]))
             yield* withDse(Dse.awaitCommitOf(thread)).pipe(Effect.timeout(wait), Effect.ignore)
+            // The wait can end at once without this partition's committed version moving: while this
+            // process switches world-lines it fails (RolledBack) or succeeds (the new world-line's
+            // recovery cut covers the version) before the partition has adopted the new world-line.
+            // Reading again at once then spins on microtasks only, starving the timers and I/O (the
+            // sqlite store's replies) that the adoption needs: a livelock (README, "Known issues").
+            // So wait for a real change: an append, or this partition's world-line change (the
+            // watcher below notifies `appended`), bounded by `wait`.
+            if (so.stats().committed < result.pending) yield* ticket.pipe(Effect.timeout(wait), Effect.ignore)
           } else {
             yield* ticket.pipe(Effect.timeout(wait), Effect.ignore)
           }

@@ -3,7 +3,7 @@
  * message, a data directory without a coordinator exits 1.
  *
  * The crash scenario over real processes (SIGKILL of a broker and of the processor mid-stream) is
- * test/process/BrokerPipeline.scenario.ts, run with `npx vitest run -c vitest.scenarios.config.ts`.
+ * test/process/BrokerPipeline.test.ts.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"

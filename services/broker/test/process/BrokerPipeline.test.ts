@@ -6,9 +6,8 @@
  * broker process and the processor process (by pid) and starts them again; at the end SIGTERM stops
  * both brokers cleanly (exit code 0).
  *
- * NOT part of `vitest run` (see README, "Known issues": it stalls intermittently after the broker
- * restart, a liveness problem not yet diagnosed). Run it with
- *   npx vitest run -c vitest.scenarios.config.ts
+ * It used to stall intermittently after the broker restart (a livelock in `Partition.fetch`, now
+ * fixed; see README, "Known issues", and test/WorldLineSwitch.test.ts).
  *
  * BROKER_TEST_VERBOSE=1 prints every partition's state every 5 s; BROKER_KEEP_TEST_DATA=1 keeps the
  * data directory (sqlite files, process logs in logs/).
