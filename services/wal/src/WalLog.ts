@@ -463,6 +463,11 @@ export const make = (
             // A commit wait is also a request to seal it now (SPEC 3.5). RolledBack: look again.
             const thread = new Sthread.Sthread(stats.worldLine, DependencySet.of([so.id, version as Version]))
             yield* Effect.ignore(withDse(Dse.awaitCommitOf(thread)))
+            // The wait ends at once, without our committed version moving, while this process
+            // switches world-lines (RolledBack, or covered by the new recovery cut before this log
+            // has adopted it). Looking again at once would spin on microtasks and starve the timers
+            // and store replies the switch needs (the broker's livelock): wait for a real change.
+            if (so.stats().committed === stats.committed) yield* Effect.timeoutOption(wake, heartbeat)
             continue
           }
           yield* Effect.timeoutOption(wake, heartbeat)
