@@ -2,11 +2,13 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, TestClock } from "effect"
 import { CutAdvanced } from "../src/CoordinatorProtocol"
 import * as Dse from "../src/Dse"
-import type { WorkerId } from "../src/Ids"
+import type { Version, WorkerId } from "../src/Ids"
+import { DependencySet } from "../src/DependencySet"
 import * as StateObject from "../src/StateObject"
 import * as Sthread from "../src/Sthread"
 import { VersionedCell, VersionedMap } from "../src/VersionedState"
 import { FakeCoordinator, FakeStore } from "./fakes"
+import { flush } from "./support"
 
 /** Lets forked background work (persists, reports) run to completion. */
 const settle = Effect.repeatN(Effect.yieldNow(), 20)
@@ -222,6 +224,25 @@ describe("StateObject in durable mode", () => {
       const result = yield* Fiber.join(value)
       expect(result).toBe(1)
       expect(store.persists).toBe(1)
+    })
+  )
+})
+
+describe("seal requests", () => {
+  it.scoped("a commit wait on a local version also asks, in the same request, for what that version depends on elsewhere", () =>
+    Effect.gen(function* () {
+      const { coordinator, context } = yield* setup()
+      coordinator.autoCommit = false
+      const a = yield* Effect.provide(StateObject.make({ name: "a", state: VersionedCell.make(0) }), context)
+      // An sthread that already depends on version 7 of a worker of another process (id 99).
+      const thread = new Sthread.Sthread(1, DependencySet.of([99 as WorkerId, 7 as Version]))
+      yield* Sthread.within(a.action((c) => Effect.sync(() => c.set(5))), thread)
+      const version = a.stats().version
+      const waiter = yield* Effect.fork(Effect.provide(Dse.awaitCommitOf(thread), context))
+      yield* flush
+      // Without the foreign dependency the coordinator would ask for it only after a's report.
+      expect(coordinator.sealRequests).toEqual([[[a.id, version], [99, 7]]])
+      yield* Fiber.interrupt(waiter)
     })
   )
 })

@@ -170,11 +170,22 @@ export class Runtime implements WorkerHost {
     })
   }
 
-  /** Asks the owners of these versions to seal them: local ones directly, others through the coordinator. */
+  /**
+   * Asks the owners of these versions to seal them: local ones directly, others through the
+   * coordinator. For a local version, what it depends on elsewhere is known here already: those
+   * are asked for in the same request, so their seals run alongside the local one instead of after
+   * its report (one fsync and two coordinator hops less on the path of an outside reply).
+   */
   requestSeal(deps: ReadonlyArray<Dependency>): void {
-    for (const [w, v] of deps) this.workers.get(w)?.requestSeal(v)
+    let asked: Array<Dependency> = deps.slice()
+    for (const [w, v] of deps) {
+      const local = this.workers.get(w)
+      if (local === undefined) continue
+      asked = asked.concat(local.foreignDependenciesUpTo(v))
+      local.requestSeal(v)
+    }
     // All of them go to the coordinator too: it seals their own dependencies transitively once reported.
-    if (deps.length > 0) this.runFork(this.coordinator.requestSeal(deps))
+    if (asked.length > 0) this.runFork(this.coordinator.requestSeal(asked))
   }
 
   /**

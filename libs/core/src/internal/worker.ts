@@ -351,6 +351,21 @@ export class Worker<S extends VersionedState = VersionedState> {
     })
   }
 
+  /**
+   * The foreign, uncommitted dependencies of this worker's versions up to `version` (sealed and
+   * not committed, and the current one when `version` reaches it): what `version` needs from
+   * other workers before it can commit.
+   */
+  foreignDependenciesUpTo(version: number): Array<Dependency> {
+    const out = DependencySet.empty()
+    const add = (deps: Iterable<Dependency>) => {
+      for (const [w, v] of deps) if (w !== this.id && this.host.committedOf(w) < v) out.add(w, v)
+    }
+    for (const entry of this.sealed) if (entry.version <= version && entry.version > this.committed) add(entry.deps)
+    if (version >= this.version) add(this.deps)
+    return out.toArray()
+  }
+
   /** Someone waits for `version` to commit: seal it now if it is still current (SPEC 3.4). */
   requestSeal(version: number): void {
     if (this.mode !== "speculative" || version < this.version || this.sealScheduled || !this.isDirty()) return
