@@ -10,7 +10,9 @@
  *   clients and workers that know its address reach it again. If that port is taken meanwhile, the
  *   next attempt asks for a free one (clients re-discover it through the coordinator).
  * - A process that dies is restarted after 0.5 s; a restart that fails is tried again with a growing
- *   pause (up to `maxRestartAttempts` in a row), then the process stays `failed`.
+ *   pause (at most 30 s). After `maxRestartAttempts` failures in a row it is shown as `failed`, and
+ *   still tried every 30 s: in a dse cluster a member that stays down holds up everyone else (a
+ *   restarted coordinator rebuilds until every member is back, and crash restarts wait for that).
  * - A start that fails (the child exits, or prints no ready line in time) fails with `StartFailed`,
  *   which carries the last lines of the child's output (its error line) and the log's path.
  */
@@ -37,6 +39,9 @@ import { appendFileSync, mkdirSync } from "node:fs"
  * Extra node flags for every child, from `DSE_NODE_ARGS` (space-separated): how to profile a
  * cluster (`DSE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"`); NODE_OPTIONS refuses --cpu-prof.
  */
+/** The longest pause between two attempts to restart a process that keeps failing. */
+const MAX_RESTART_PAUSE = Duration.seconds(30)
+
 const nodeFlags = (): Array<string> => (process.env.DSE_NODE_ARGS ?? "").split(" ").filter((flag) => flag !== "")
 import { join } from "node:path"
 
@@ -130,7 +135,7 @@ export class Supervisor extends Data.Class<{
     readonly startTimeout?: Duration.DurationInput
     /** Pause before a crashed process is started again. Default 500 ms. */
     readonly restartDelay?: Duration.DurationInput
-    /** Failed restarts in a row before giving up. Default 5. */
+    /** Failed restarts in a row before the process is shown as `failed` (it is still retried). Default 5. */
     readonly maxRestartAttempts?: number
     /** Extra environment of the children. */
     readonly env?: Readonly<Record<string, string>>
@@ -311,9 +316,10 @@ export class Supervisor extends Data.Class<{
     const self = this
     return Effect.gen(function* () {
       let sticky = true
-      for (let attempt = 0; attempt < self.maxRestartAttempts; attempt++) {
+      for (let attempt = 0; ; attempt++) {
+        if (attempt >= self.maxRestartAttempts) self.update(running, { state: "failed" })
         // A short pause: a process that dies at once must not spin.
-        yield* Effect.sleep(Duration.times(self.restartDelay, 2 ** attempt))
+        yield* Effect.sleep(Duration.min(Duration.times(self.restartDelay, 2 ** Math.min(attempt, 16)), MAX_RESTART_PAUSE))
         if (running.intentional) return
         self.update(running, { restarts: running.status.restarts + 1 })
         const result = yield* Effect.either(self.launch(running, sticky))
@@ -321,7 +327,6 @@ export class Supervisor extends Data.Class<{
         // Its old port is taken: ask for a free one (clients re-discover through the coordinator).
         if (result.left.excerpt.some((l) => PORT_IN_USE.test(l))) sticky = false
       }
-      self.update(running, { state: "failed" })
     })
   }
 
