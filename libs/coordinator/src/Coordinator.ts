@@ -159,9 +159,10 @@ const make = (
 
     const noteRegistration = (member: Member, request: RegisterRequest) => {
       member.registered = true
-      member.address = request.address
-      member.pid = request.pid
-      member.kind = request.kind
+      // A registration that omits them (an older process) keeps what the member told before.
+      member.address = request.address ?? member.address
+      member.pid = request.pid ?? member.pid
+      member.kind = request.kind ?? member.kind
       state.rebuild?.missing.delete(member.id)
     }
 

@@ -75,6 +75,7 @@ const start = <S extends VersionedState>(
     const stores = yield* CheckpointStore
     const store = runtime.mode === "ephemeral" ? undefined : yield* stores.open(options.name)
     const worker = new Worker(options.name, options.state, runtime, store)
+    worker.kind = options.kind
     const scope = yield* Effect.scope
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
     // Persists and scheduled seals belong to this worker: a crash (scope close) interrupts them.

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, TestClock } from "effect"
-import { CutAdvanced } from "../src/CoordinatorProtocol"
+import { CutAdvanced, WorldLineChanged } from "../src/CoordinatorProtocol"
 import * as Dse from "../src/Dse"
 import type { Version, WorkerId } from "../src/Ids"
 import { DependencySet } from "../src/DependencySet"
@@ -243,6 +243,21 @@ describe("seal requests", () => {
       // Without the foreign dependency the coordinator would ask for it only after a's report.
       expect(coordinator.sealRequests).toEqual([[[a.id, version], [99, 7]]])
       yield* Fiber.interrupt(waiter)
+    })
+  )
+})
+
+describe("re-registration", () => {
+  it.scoped("a worker re-registered by its process (it missed world-line changes) sends its kind again", () =>
+    Effect.gen(function* () {
+      const { coordinator, context } = yield* setup()
+      yield* Effect.provide(StateObject.make({ name: "kv-0", kind: "kv", state: VersionedCell.make(0) }), context)
+      expect(coordinator.registrations.map((r) => [r.worldLine, r.kind])).toEqual([[0, "kv"]])
+      // A change two world-lines ahead: the process missed one and re-registers its workers.
+      coordinator.worldLine = 3
+      yield* coordinator.publish(new WorldLineChanged({ worldLine: 3, recoveryCut: [] }))
+      yield* flush
+      expect(coordinator.registrations.map((r) => [r.worldLine, r.kind])).toEqual([[0, "kv"], [1, "kv"]])
     })
   )
 })

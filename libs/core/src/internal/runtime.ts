@@ -357,6 +357,9 @@ export class Runtime implements WorkerHost {
           worldLine: worker.worldLine,
           committed: worker.committed,
           checkpoints: worker.persistedUncommitted(),
+          // Its kind too: a coordinator that restarted knows members only by name, and clients
+          // discover services by kind (a workflow host waits for every "kv" member).
+          ...(worker.kind !== undefined ? { kind: worker.kind } : {}),
           ...(this.address !== undefined ? { address: this.address } : {}),
           pid: process.pid
         })

@@ -96,6 +96,8 @@ export class Worker<S extends VersionedState = VersionedState> {
   private durableWaiters: Array<{ readonly version: number; readonly deferred: Deferred.Deferred<void, StateObjectFailed> }> = []
   sealCount = 0
   restoreCount = 0
+  /** What kind of service it is ("kv", "wal"...): sent with every registration, for discovery. */
+  kind: string | undefined = undefined
   /** Runs forked work (persists, scheduled seals) in the worker's scope. */
   fork: (effect: Effect.Effect<void>) => void = () => {}
 
