@@ -13,7 +13,7 @@ import { Effect } from "effect"
 import * as path from "node:path"
 import { DseRpcClient, Endpoint, RpcTransport } from "../src/index"
 import { PlainRpcs, TestRpcs } from "../test/fixtures/TestRpcs"
-import { start } from "../test/support/processes"
+import { TestProcess } from "@dse/testing"
 
 const N = Number(process.env.N ?? 5000)
 const REPS = Number(process.env.REPS ?? 5)
@@ -42,7 +42,7 @@ const measure = (call: Effect.Effect<unknown, unknown>, n: number) =>
 
 const program = Effect.gen(function* () {
   const cwd = path.resolve(import.meta.dirname, "..")
-  const server = yield* start<ServerInfo>("test/fixtures/server.ts", { cwd })
+  const server = yield* TestProcess.start<ServerInfo>("test/fixtures/server.ts", { cwd })
   const plain = yield* RpcTransport.makeClient(PlainRpcs, { endpoint: Endpoint.tcp(server.info.plainPort) })
   const dse = yield* DseRpcClient.make(TestRpcs, { endpoint: Endpoint.tcp(server.info.port) })
   // One session-like sthread per case: it carries what earlier replies made it depend on.
