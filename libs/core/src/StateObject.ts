@@ -115,9 +115,20 @@ const start = <S extends VersionedState>(
     runtime.attach(worker, registration)
     yield* Effect.addFinalizer(() => Effect.sync(() => runtime.detach(worker)))
     yield* runtime.catchUpWorker(worker)
-    if (runtime.mode !== "durable") {
+    if (runtime.mode === "speculative") {
+      // The periodic seal (SPEC 3.4) is armed by the first change after a seal: a version is sealed
+      // at most one period after it became dirty, and an idle worker has no timer at all (a 10 ms
+      // timer per idle worker cost each process ~5% of a core).
+      const dirty = yield* Effect.makeLatch(false)
+      worker.onDirty = () => dirty.unsafeOpen()
       yield* Effect.forkScoped(
-        Effect.forever(Effect.zipRight(Effect.sleep(runtime.options.sealPeriod), Effect.suspend(() => worker.periodicSeal())))
+        Effect.forever(
+          dirty.await.pipe(
+            Effect.zipRight(dirty.close),
+            Effect.zipRight(Effect.sleep(runtime.options.sealPeriod)),
+            Effect.zipRight(Effect.suspend(() => worker.periodicSeal()))
+          )
+        )
       )
     }
     return {

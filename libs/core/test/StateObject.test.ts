@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, TestClock } from "effect"
+import { Chunk, Effect, Fiber, Layer, TestClock } from "effect"
 import { CutAdvanced, WorldLineChanged } from "../src/CoordinatorProtocol"
 import * as Dse from "../src/Dse"
 import type { Version, WorkerId } from "../src/Ids"
@@ -47,6 +47,25 @@ describe("StateObject", () => {
       expect(store.persists).toBe(0)
       yield* TestClock.adjust("10 millis")
       expect(store.persists).toBe(1)
+    })
+  )
+
+  it.scoped("the seal period starts at the first change after a seal; an idle worker has no timer", () =>
+    Effect.gen(function* () {
+      const { store, context } = yield* setup()
+      const so = yield* Effect.provide(StateObject.make({ name: "a", state: VersionedCell.make(0) }), context)
+      yield* settle
+      expect(Chunk.size(yield* TestClock.sleeps())).toBe(0)
+      yield* TestClock.adjust("1003 millis")
+      yield* so.action((c) => Effect.sync(() => c.update((n) => n + 1)))
+      yield* settle
+      expect(Chunk.size(yield* TestClock.sleeps())).toBe(1)
+      yield* TestClock.adjust("8 millis")
+      expect(store.persists).toBe(0)
+      yield* TestClock.adjust("3 millis")
+      expect(store.persists).toBe(1)
+      yield* settle
+      expect(Chunk.size(yield* TestClock.sleeps())).toBe(0)
     })
   )
 

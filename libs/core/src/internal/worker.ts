@@ -100,6 +100,8 @@ export class Worker<S extends VersionedState = VersionedState> {
   kind: string | undefined = undefined
   /** Runs forked work (persists, scheduled seals) in the worker's scope. */
   fork: (effect: Effect.Effect<void>) => void = () => {}
+  /** Called when an Action leaves the current version dirty: arms the periodic seal (none runs while clean). */
+  onDirty: () => void = () => {}
 
   constructor(
     readonly name: string,
@@ -208,7 +210,10 @@ export class Worker<S extends VersionedState = VersionedState> {
           }
           return a
         }),
-        Effect.sync(() => this.latch.leave())
+        Effect.sync(() => {
+          this.latch.leave()
+          if (this.isDirty()) this.onDirty()
+        })
       )
     })
   }
