@@ -84,6 +84,8 @@ describe("SqliteCheckpointStore", () => {
       const db = new Database(file, { readonly: true })
       try {
         expect(db.pragma("journal_mode", { simple: true })).toBe("wal")
+        // Small pages: a checkpoint commit writes (and fsyncs) a few KB, not a few 4 KB pages per table.
+        expect(db.pragma("page_size", { simple: true })).toBe(1024)
       } finally {
         db.close()
       }

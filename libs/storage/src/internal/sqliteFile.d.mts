@@ -25,6 +25,8 @@ export declare const openDseFile: (spec: {
   readonly ddl: string
   readonly initialMeta?: Record<string, string>
   readonly timeoutMs?: number
+  /** Page size of a newly created file (an existing file keeps its own). */
+  readonly pageSize?: number
 }) => {
   readonly db: Database
   readonly meta: Map<string, string>

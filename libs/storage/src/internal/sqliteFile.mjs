@@ -106,6 +106,8 @@ export const openDseFile = (spec) => {
     const tables = Number(db.prepare("SELECT count(*) AS n FROM sqlite_schema").pluck().get())
     let created = false
     if (applicationId === 0 && tables === 0) {
+      // Only an empty file takes a page size (WAL mode fixes it once set).
+      if (spec.pageSize !== undefined) db.pragma(`page_size = ${spec.pageSize}`)
       setJournal(db)
       const meta = { kind, format: String(FORMAT_VERSION), owner, ...spec.initialMeta }
       db.transaction(() => {

@@ -29,7 +29,7 @@ const DDL = `
     key TEXT NOT NULL,
     value BLOB,
     PRIMARY KEY (version, key)
-  );
+  ) WITHOUT ROWID;
 `
 
 const fail = (reason) => new DseFileError("io", reason)
@@ -51,7 +51,7 @@ class CheckpointFile {
   constructor(worker, path) {
     // A short busy timeout: our connection holds the file exclusively, so waiting only delays
     // reporting that another process has it open.
-    const opened = openDseFile({ path, kind: "checkpoints", owner: worker, ddl: DDL, initialMeta: { base_version: "0", world_line: "0" }, timeoutMs: 1000 })
+    const opened = openDseFile({ path, kind: "checkpoints", owner: worker, ddl: DDL, pageSize: 1024, initialMeta: { base_version: "0", world_line: "0" }, timeoutMs: 1000 })
     this.worker = worker
     this.path = path
     this.db = opened.db
