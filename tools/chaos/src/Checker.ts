@@ -239,16 +239,12 @@ export const checkBroker = (history: History, final: FinalState, limit = 12): Ar
     if (!invoked.has(value)) out.push(violation(history, "broker-phantom", value, `the committed sink holds ${value}, which no client produced`, [], limit))
   }
   // Per producer and partition, the sink's order is the order of the sequence numbers.
-  const lanes = new Map<string, Array<{ seq: number; offset: number; op: Operation }>>()
-  for (const o of ops) {
-    for (const at of byValue.get(o.spec.value) ?? []) {
-      const lane = `${o.spec.producer}@${at.partition}`
-      const entry = { seq: o.spec.seq, offset: at.offset, op: o as Operation }
-      const entries = lanes.get(lane)
-      if (entries === undefined) lanes.set(lane, [entry])
-      else entries.push(entry)
-    }
-  }
+  const lanes = groupBy(
+    ops.flatMap((o) =>
+      (byValue.get(o.spec.value) ?? []).map((at) => ({ lane: `${o.spec.producer}@${at.partition}`, seq: o.spec.seq, offset: at.offset, op: o as Operation }))
+    ),
+    (e) => e.lane
+  )
   for (const [lane, entries] of lanes) {
     const sorted = [...entries].sort((a, b) => a.offset - b.offset)
     for (let i = 1; i < sorted.length; i++) {
@@ -273,7 +269,8 @@ export const checkSagas = (history: History, final: FinalState, limit = 12): Arr
     ops.flatMap((o) => Array.from(new Set(o.spec.offerings), (offering) => ({ offering, op: o }))),
     (x) => x.offering
   )
-  const sagasOf = (offering: string) => (involving.get(offering) ?? []).map((x) => x.op)
+  const sagasByOffering = new Map(Array.from(involving, ([offering, xs]) => [offering, xs.map((x) => x.op)] as const))
+  const sagasOf = (offering: string) => sagasByOffering.get(offering) ?? []
   for (const o of ops) {
     const n = o.spec.offerings.length
     const h = o.spec.offerings.filter((off) => held(o.spec.tripId, off)).length
