@@ -4,7 +4,7 @@
  * restart, and the process starts, stops and refuses bad input as documented.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Schedule } from "effect"
+import { Cause, Effect, Exit, Fiber, Schedule } from "effect"
 import * as WalClient from "../src/WalClient"
 import type { WalEntry } from "../src/WalModel"
 import { Endpoint } from "@dse/transport"
@@ -13,8 +13,12 @@ import { freePort, runWalToExit, startCoordinator, startWal, tempDir } from "./s
 const json = (e: WalEntry) => (e.data._tag === "Json" ? e.data.value : "bytes")
 
 /** Retries transport failures (the log restarting) for up to ~10 s. */
+// Bounded by time, not by a count: a restart on a loaded CI machine can take more than 10 s.
 const retryUnavailable = <A, E extends { readonly _tag: string }>(effect: Effect.Effect<A, E>) =>
-  Effect.retry(effect, { schedule: Schedule.spaced("50 millis"), times: 200, while: (e) => e._tag === "WalUnavailable" })
+  Effect.retry(effect, {
+    schedule: Schedule.spaced("50 millis").pipe(Schedule.upTo("60 seconds")),
+    while: (e) => e._tag === "WalUnavailable"
+  })
 
 const committedLog = (wal: WalClient.WalClientService) =>
   Effect.gen(function* () {
@@ -81,8 +85,17 @@ describe("the WAL process", () => {
         )
         // Each kill lands after the writer has made progress (a few more acknowledged batches), so
         // the test does not depend on how fast a loaded machine runs it.
+        // A writer that stopped (an error it does not retry) is reported as such, not as a stall.
         const progressed = (count: number) =>
-          Effect.suspend(() => (acks.length >= count ? Effect.void : Effect.fail("waiting" as const))).pipe(
+          Effect.gen(function* () {
+            if (acks.length >= count) return
+            const ended = yield* Fiber.poll(writer)
+            if (ended._tag === "Some") {
+              const cause = Exit.isFailure(ended.value) ? Cause.pretty(ended.value.cause) : "it returned"
+              return yield* Effect.die(new Error(`the writer stopped after ${acks.length} acks: ${cause}`))
+            }
+            return yield* Effect.fail("waiting" as const)
+          }).pipe(
             Effect.retry(Schedule.spaced("20 millis")),
             Effect.timeoutFail({ duration: "60 seconds", onTimeout: () => new Error(`the writer made no progress: ${acks.length} acks`) })
           )
