@@ -12,8 +12,7 @@ import { freePort, runWalToExit, startCoordinator, startWal, tempDir } from "./s
 
 const json = (e: WalEntry) => (e.data._tag === "Json" ? e.data.value : "bytes")
 
-/** Retries transport failures (the log restarting) for up to ~10 s. */
-// Bounded by time, not by a count: a restart on a loaded CI machine can take more than 10 s.
+/** Retries transport failures (the log restarting) for up to 60 s: a restart on a loaded CI machine can take more than 10 s. */
 const retryUnavailable = <A, E extends { readonly _tag: string }>(effect: Effect.Effect<A, E>) =>
   Effect.retry(effect, {
     schedule: Schedule.spaced("50 millis").pipe(Schedule.upTo("60 seconds")),
