@@ -58,6 +58,7 @@ import * as Host from "../WorkflowHost"
 import type { ClockRecord, ExecutionRecord, HostState, WorkflowHostService } from "../WorkflowHost"
 import type { DeferredAddress, ExecutionInfo, ListRequest, ListResult, ParentRef, SignalResult } from "../WorkflowModel"
 import {
+  activityExitDecoder,
   decodeExitUnknown,
   encodeExitUnknown,
   exitIsSpeculationFailure,
@@ -165,7 +166,19 @@ export class Engine {
   ) {
     this.redriveInitial = Duration.toMillis(Duration.decode(options.redriveInitialDelay ?? Duration.millis(5)))
     this.redriveMax = Duration.toMillis(Duration.decode(options.redriveMaxDelay ?? Duration.seconds(1)))
-    this.engine = WorkflowEngine.makeUnsafe(this.encoded())
+    const encoded = this.encoded()
+    const engine = WorkflowEngine.makeUnsafe(encoded)
+    // The package's activityExecute decodes with `activity.exitSchema`, new per Activity.make: this
+    // one decodes the same exit with a parser cached by the activity's schemas.
+    this.engine = WorkflowEngine.WorkflowEngine.of({
+      ...engine,
+      activityExecute: (activity, attempt) =>
+        Effect.flatMap(encoded.activityExecute(activity, attempt), (result) =>
+          result._tag === "Suspended"
+            ? Effect.succeed<Workflow.Result<unknown, unknown>>(result)
+            : Effect.map(Effect.orDie(activityExitDecoder(activity)(result.exit)), (exit) => new Workflow.Complete({ exit }))
+        ) as any
+    })
   }
 
   get state(): HostState {
