@@ -24,15 +24,16 @@ import type {
   ClusterStatus,
   CoordinatorEvent,
   CorruptCheckpoint,
+  Dependency,
   DependencyList,
   RegisterRequest,
   Registration,
   WorkerId,
   WorldLine
 } from "@dse/core"
-import { Context, Deferred, Duration, Effect, Layer, PubSub, Schema, Stream } from "effect"
+import { Context, Deferred, Duration, Effect, Layer, Option, PubSub, Schema, Stream } from "effect"
 import type { Scope } from "effect"
-import { CoordinatorState } from "./internal/coordinatorState"
+import { ANYONE, CoordinatorState } from "./internal/coordinatorState"
 import type { Member } from "./internal/coordinatorState"
 
 export type RegisterError = CoordinatorUnavailable | FutureWorldLine
@@ -49,24 +50,42 @@ export interface CoordinatorService {
    * held aside (not counted) while the checkpoint it names as `prev` is not in the graph.
    */
   readonly report: (report: CheckpointReport) => Effect.Effect<void>
-  /** Fire and forget: someone waits for these versions; their owners (transitively) should seal. */
-  readonly requestSeal: (deps: DependencyList) => Effect.Effect<void>
   /**
-   * Every event, starting with a CutAdvanced of the current state. Subscribes when run; ends when
-   * the coordinator shuts down.
+   * Fire and forget: someone waits for these versions; their owners (transitively) should seal.
+   * `subscriber` names the event subscription of the waiter's process: the cut that commits them
+   * is pushed to it at once (to every subscriber when it is absent).
+   */
+  readonly requestSeal: (deps: DependencyList, subscriber?: string) => Effect.Effect<void>
+  /**
+   * Every event for everyone, starting with a CutAdvanced of the current state. Subscribes when
+   * run; ends when the coordinator shuts down.
    */
   readonly events: Stream.Stream<CoordinatorEvent, CoordinatorUnavailable>
+  /**
+   * The events of the subscription `subscriber` (a process's own id, also given in its
+   * registrations and seal requests): what goes to everyone, plus the cuts its commit waiters need
+   * and the seal requests for its workers, which go to nobody else.
+   */
+  readonly eventsOf: (subscriber: string | undefined) => Stream.Stream<CoordinatorEvent, CoordinatorUnavailable>
   /**
    * Subscribes now (in the scope) and returns the stream of events from this point on, starting
    * with the baseline CutAdvanced: nothing published after this effect completes is missed.
    */
   readonly subscribe: Effect.Effect<Stream.Stream<CoordinatorEvent>, CoordinatorUnavailable, Scope.Scope>
+  /** `subscribe` as the subscription `subscriber` (see `eventsOf`). */
+  readonly subscribeAs: (subscriber: string | undefined) => Effect.Effect<Stream.Stream<CoordinatorEvent>, CoordinatorUnavailable, Scope.Scope>
   readonly status: Effect.Effect<ClusterStatus, CoordinatorUnavailable>
   /**
    * Stops this coordinator as a crash would: event streams end, waiting registrations and every
    * later call fail with CoordinatorUnavailable. Durable state stays in the ClusterStateStore.
    */
   readonly shutdown: Effect.Effect<void>
+}
+
+/** An event and who it is for (undefined: everyone). */
+interface Addressed {
+  readonly event: CoordinatorEvent
+  readonly to: ReadonlySet<string> | undefined
 }
 
 const unavailable = (reason: string) => new CoordinatorUnavailable({ reason })
@@ -80,9 +99,10 @@ export interface CoordinatorOptions {
   /**
    * How long a cut change that nobody waits for may wait before it is pushed (default 0: every
    * change at once). A cut that commits a version some commit waiter asked for (through
-   * `requestSeal`) is always pushed at once. Over a network every push is a message to every
-   * process, per seal anywhere in the cluster, while cuts nobody waits for only serve pruning:
-   * the coordinator process batches them (CoordinatorServer, 50 ms by default).
+   * `requestSeal`) is always pushed at once, to the waiter's subscription only when the request
+   * named it. Over a network every push to everyone is a message to every process, while cuts
+   * nobody waits for only serve pruning: the coordinator process batches them (CoordinatorServer,
+   * 50 ms by default).
    */
   readonly cutPushInterval?: Duration.DurationInput | undefined
 }
@@ -99,20 +119,46 @@ const make = (
     const state = new CoordinatorState(yield* handle.load)
     // Unbounded: a dropped WorldLineChanged or SealRequested would stall a worker, and every event
     // is small. A network face that cannot keep up should drop the connection, not events.
-    const pubsub = yield* PubSub.unbounded<CoordinatorEvent>()
+    const pubsub = yield* PubSub.unbounded<Addressed>()
     const lock = yield* Effect.makeSemaphore(1)
     // Uninterruptible: a durable write and the state change that follows it must not be split, or
     // the store and the memory would disagree (an id handed out twice, a world-line recorded twice).
     const locked = <A, E, R>(effect: Effect.Effect<A, E, R>) => lock.withPermits(1)(Effect.uninterruptible(effect))
 
-    const publish = (event: CoordinatorEvent) => PubSub.publish(pubsub, event)
+    const publish = (event: CoordinatorEvent, to?: ReadonlySet<string>) => PubSub.publish(pubsub, { event, to })
 
+    /** The cut of the last push to anyone: what moved since is what a directed push must also tell the owners. */
+    let lastPushed: Cut.Cut = state.published
+
+    /** The live cut, to everyone. */
     const publishCut = Effect.suspend(() => {
       const cut = state.fullCut()
       state.published = cut
+      lastPushed = cut
       state.forgetAwaitedBelow(cut)
       return publish(new CutAdvanced({ worldLine: state.worldLine, cut: Cut.toWire(cut) }))
     })
+
+    /**
+     * The live cut, to the subscribers whose waiters it serves, and to the processes of the workers
+     * it commits more of: a process answers committed reads from its own workers' committed
+     * versions, and a client told "committed" may read there next. To everyone when one of them is
+     * unknown (ANYONE, or a worker whose process named no subscription).
+     */
+    const publishCutTo = (subscribers: ReadonlySet<string>) =>
+      Effect.suspend(() => {
+        if (subscribers.has(ANYONE)) return publishCut
+        const cut = state.fullCut()
+        const to = state.ownersOfMoved(lastPushed, cut, subscribers)
+        if (to === undefined) return publishCut
+        lastPushed = cut
+        state.forgetAwaitedBelow(cut, to)
+        return publish(new CutAdvanced({ worldLine: state.worldLine, cut: Cut.toWire(cut) }), to)
+      })
+
+    /** Seal requests go to the processes of the workers they name. */
+    const publishSeals = (seals: ReadonlyArray<Dependency>) =>
+      seals.length === 0 ? Effect.void : publish(new SealRequested({ deps: seals }), state.sealAudience(seals))
 
     /** A push of the live cut is due after the interval (one at a time); set while one is scheduled. */
     let pushScheduled = false
@@ -123,15 +169,20 @@ const make = (
       })
     ).pipe(Effect.delay(pushInterval))
 
-    /** The cut moved after a report: at once when a waiter needs it, else batched with later moves. */
+    /**
+     * The cut moved after a report: at once to the subscribers whose waiters need it, and to
+     * everyone batched with later moves.
+     */
     const cutMoved = Effect.suspend(() => {
       if (state.rebuild !== undefined) return Effect.void
-      if (Duration.toMillis(pushInterval) === 0 || state.commitsAwaited()) return publishCut
-      if (pushScheduled) return Effect.void
+      if (Duration.toMillis(pushInterval) === 0) return publishCut
+      const due = state.awaitedNowCommitted()
+      const now = due.size > 0 ? publishCutTo(due) : Effect.void
+      if (pushScheduled || due.has(ANYONE)) return now
       pushScheduled = true
       // Interruptible: it is forked from inside the lock's uninterruptible region, and must not
       // hold up the scope's close while it sleeps.
-      return Effect.asVoid(Effect.forkIn(Effect.interruptible(pushLater), scope))
+      return Effect.zipRight(now, Effect.asVoid(Effect.forkIn(Effect.interruptible(pushLater), scope)))
     })
 
     const ensureOpen = Effect.suspend(() =>
@@ -153,6 +204,7 @@ const make = (
         .recordWorldLine({ worldLine, recoveryCut })
         .pipe(Effect.mapError(storeFailure(`world-line ${worldLine}`)))
       state.enterWorldLine({ worldLine, recoveryCut })
+      lastPushed = recoveryCut
       yield* publish(new WorldLineChanged({ worldLine, recoveryCut: Cut.toWire(recoveryCut) }))
       return recoveryCut
     })
@@ -163,6 +215,8 @@ const make = (
       member.address = request.address ?? member.address
       member.pid = request.pid ?? member.pid
       member.kind = request.kind ?? member.kind
+      // Not kept from before: a process that restarted subscribes anew (absent: seal requests to everyone).
+      member.subscriber = request.subscriber
       state.rebuild?.missing.delete(member.id)
     }
 
@@ -282,34 +336,39 @@ const make = (
           // Accepted when it extends its worker's chain; held while a predecessor is missing.
           const { accepted, changed } = state.report(id, r.version, r.prev, r.deps)
           if (changed) yield* cutMoved
-          const seals = state.sealsAfterReport(id, accepted)
-          if (seals.length > 0) yield* publish(new SealRequested({ deps: seals }))
+          yield* publishSeals(state.sealsAfterReport(id, accepted))
         })
       )
     })
 
-    const requestSeal = Effect.fn("Coordinator.requestSeal")(function* (deps: DependencyList) {
+    const requestSeal = Effect.fn("Coordinator.requestSeal")(function* (deps: DependencyList, subscriber?: string) {
       yield* locked(
         Effect.gen(function* () {
           if (state.closed) return
-          state.noteAwaited(deps)
+          const waiter = subscriber ?? ANYONE
+          state.noteAwaited(deps, waiter)
           // Committed already, but not pushed yet (its push was batched): the waiter hears now.
-          if (state.rebuild === undefined && state.commitsAwaited()) yield* publishCut
-          const seals = state.sealsFor(deps)
-          if (seals.length > 0) yield* publish(new SealRequested({ deps: seals }))
+          if (state.rebuild === undefined && state.awaitedNowCommitted().has(waiter)) yield* publishCutTo(new Set([waiter]))
+          yield* publishSeals(state.sealsFor(deps))
         })
       )
     })
 
-    const subscribe: Effect.Effect<Stream.Stream<CoordinatorEvent>, CoordinatorUnavailable, Scope.Scope> = locked(
-      Effect.gen(function* () {
-        yield* ensureOpen
-        // Under the lock, so the baseline and the subscription see the same state.
-        const dequeue = yield* PubSub.subscribe(pubsub)
-        const baseline = new CutAdvanced({ worldLine: state.worldLine, cut: Cut.toWire(state.visibleCut()) })
-        return Stream.concat(Stream.succeed<CoordinatorEvent>(baseline), Stream.fromQueue(dequeue))
-      })
-    )
+    const subscribeAs = (subscriber: string | undefined) =>
+      locked(
+        Effect.gen(function* () {
+          yield* ensureOpen
+          // Under the lock, so the baseline and the subscription see the same state.
+          const dequeue = yield* PubSub.subscribe(pubsub)
+          const baseline = new CutAdvanced({ worldLine: state.worldLine, cut: Cut.toWire(state.visibleCut()) })
+          // Filtered here, before the network face encodes anything: the others never see it.
+          const mine = Stream.filterMap(Stream.fromQueue(dequeue), ({ event, to }) =>
+            to === undefined || (subscriber !== undefined && to.has(subscriber)) ? Option.some(event) : Option.none()
+          )
+          return Stream.concat(Stream.succeed<CoordinatorEvent>(baseline), mine)
+        })
+      )
+    const subscribe = subscribeAs(undefined)
 
     const status = locked(Effect.zipRight(ensureOpen, Effect.sync(() => state.status())))
 
@@ -330,7 +389,9 @@ const make = (
       report,
       requestSeal,
       events: Stream.unwrapScoped(subscribe),
+      eventsOf: (subscriber) => Stream.unwrapScoped(subscribeAs(subscriber)),
       subscribe,
+      subscribeAs,
       status,
       shutdown
     } satisfies CoordinatorService

@@ -48,7 +48,12 @@ export const RegisterRequest = Schema.Struct({
   /** Where the worker's process can be reached, and its pid: for status and discovery. */
   address: Schema.optional(Schema.String),
   pid: Schema.optional(Schema.Int),
-  kind: Schema.optional(Schema.String)
+  kind: Schema.optional(Schema.String),
+  /**
+   * The event subscription of the worker's process (what it passed to `Events`): seal requests for
+   * this worker then go to that subscription only. Absent: they go to every subscriber.
+   */
+  subscriber: Schema.optional(Schema.String)
 })
 export type RegisterRequest = typeof RegisterRequest.Type
 

@@ -25,9 +25,22 @@ export class CoordinatorRpcs extends RpcGroup.make(
   }),
   /** A checkpoint is durable. Sent without waiting for the reply. */
   Rpc.make("Report", { payload: CheckpointReport }),
-  /** Someone waits for these versions: their owners should seal them. Sent without waiting. */
-  Rpc.make("RequestSeal", { payload: { deps: DependencyList } }),
-  /** Cut changes, world-line changes and seal requests, starting with the current cut. */
-  Rpc.make("Events", { success: CoordinatorEvent, error: CoordinatorUnavailable, stream: true }),
+  /**
+   * Someone waits for these versions: their owners should seal them. Sent without waiting.
+   * `subscriber`: the waiter's process's subscription, which gets the cut that commits them at once.
+   */
+  Rpc.make("RequestSeal", { payload: { deps: DependencyList, subscriber: Schema.optional(Schema.String) } }),
+  /**
+   * Cut changes, world-line changes and seal requests, starting with the current cut. A process
+   * names its subscription (the id it also gives in Register and RequestSeal) to get only the
+   * cuts its waiters need at once and the seal requests for its own workers; every other process
+   * hears the cut at most once per push interval.
+   */
+  Rpc.make("Events", {
+    payload: { subscriber: Schema.optional(Schema.String) },
+    success: CoordinatorEvent,
+    error: CoordinatorUnavailable,
+    stream: true
+  }),
   Rpc.make("Status", { success: ClusterStatus, error: CoordinatorUnavailable })
 ) {}

@@ -25,7 +25,8 @@ export interface Options {
   readonly maxEventBacklog?: number | undefined
   /**
    * Cut changes nobody waits for are pushed at most this often (a cut a commit waiter needs goes
-   * out at once). Default 50 ms: every push is a message to every process (see CoordinatorOptions).
+   * out at once, to the waiter's process). Default 50 ms: every such push is a message to every
+   * process (see CoordinatorOptions).
    */
   readonly cutPushInterval?: Duration.DurationInput | undefined
 }
@@ -79,8 +80,8 @@ export const layerHandlers = (options: { readonly maxEventBacklog?: number | und
             )
           ),
         Report: (report) => coordinator.report(report),
-        RequestSeal: ({ deps }) => coordinator.requestSeal(deps),
-        Events: () => bounded(coordinator.events, options.maxEventBacklog ?? 10_000),
+        RequestSeal: ({ deps, subscriber }) => coordinator.requestSeal(deps, subscriber),
+        Events: ({ subscriber }) => bounded(coordinator.eventsOf(subscriber), options.maxEventBacklog ?? 10_000),
         Status: () => coordinator.status
       })
     )

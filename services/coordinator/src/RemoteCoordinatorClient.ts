@@ -11,6 +11,9 @@
  * - `events` is the streaming RPC. When the connection drops or the coordinator restarts, the stream
  *   fails or ends; the Dse runtime then subscribes again and re-registers its workers. The client
  *   reconnects on its own every 250 ms; meanwhile every call fails at once.
+ * - Each client is one subscriber, with a random id that it adds to its `Events`, `RequestSeal` and
+ *   `Register` calls: the coordinator then sends this process only the cuts its own commit waiters
+ *   need at once and the seal requests for its own workers, instead of every one in the cluster.
  */
 import type { CheckpointReport, DependencyList } from "@dse/core"
 import { CoordinatorClient, CoordinatorUnavailable } from "@dse/core"
@@ -46,12 +49,13 @@ export const make = (options: Options): Effect.Effect<CoordinatorClient["Type"],
     })
     const registerTimeout = options.registerTimeout ?? Duration.seconds(30)
     const outgoing = yield* Queue.dropping<Outgoing>(options.queueCapacity ?? 4096)
+    const subscriber = crypto.randomUUID()
     // One sender keeps a worker's reports in version order.
     yield* Queue.take(outgoing).pipe(
       Effect.flatMap((message) =>
         message._tag === "Report"
           ? client.Report(message.report, { discard: true })
-          : client.RequestSeal({ deps: message.deps }, { discard: true })
+          : client.RequestSeal({ deps: message.deps, subscriber }, { discard: true })
       ),
       Effect.ignore,
       Effect.forever,
@@ -59,7 +63,7 @@ export const make = (options: Options): Effect.Effect<CoordinatorClient["Type"],
     )
     return CoordinatorClient.of({
       register: (request) =>
-        client.Register(request).pipe(
+        client.Register({ ...request, subscriber }).pipe(
           RpcTransport.withTimeout(registerTimeout),
           Effect.catchTag("RpcClientError", (e) => Effect.fail(unavailable(e)))
         ),
@@ -71,7 +75,7 @@ export const make = (options: Options): Effect.Effect<CoordinatorClient["Type"],
         Effect.sync(() => {
           outgoing.unsafeOffer({ _tag: "RequestSeal", deps })
         }),
-      events: client.Events().pipe(
+      events: client.Events({ subscriber }).pipe(
         Stream.catchTag("RpcClientError", (e) => Stream.fail(unavailable(e)))
       ),
       status: client.Status().pipe(Effect.catchTag("RpcClientError", (e) => Effect.fail(unavailable(e))))

@@ -89,7 +89,7 @@ describe("RemoteCoordinatorClient", () => {
       yield* client.register({ name: "w1", worldLine: 0, committed: 0, checkpoints: [] })
       // A raw subscriber that never reads: its buffer fills, then its acks stop.
       const raw = yield* RpcTransport.makeClient(CoordinatorRpcs, { endpoint: Endpoint.tcp(port) })
-      const mailbox = yield* raw.Events(undefined, { asMailbox: true, streamBufferSize: 2 })
+      const mailbox = yield* raw.Events({}, { asMailbox: true, streamBufferSize: 2 })
       for (let v = 1; v <= 60; v++) {
         yield* client.report({ worker: 1, worldLine: 1, version: v, prev: v - 1, deps: [] })
         yield* Effect.sleep("2 millis")

@@ -30,7 +30,12 @@ export interface Member {
   address: string | undefined
   pid: number | undefined
   kind: string | undefined
+  /** The event subscription of its process (seal requests for it go there); undefined: everyone's. */
+  subscriber: string | undefined
 }
+
+/** Who waits for a version: a subscriber, or ANYONE (a waiter that gave no subscriber: every subscriber hears). */
+export const ANYONE = ""
 
 /** A fresh restart that arrived while rebuilding: answered by the world-line change that ends it. */
 export interface Waiter {
@@ -55,10 +60,11 @@ export class CoordinatorState {
   /** Versions someone waits for (max per worker): their reports trigger seals of what they need. */
   readonly wanted = DependencySet.empty()
   /**
-   * Versions a commit waiter waits for (every one, per worker): a cut that commits one of them is
-   * pushed at once; other cut changes are pushed at most once per push interval.
+   * Versions commit waiters wait for, by the subscriber that waits (ANYONE: unknown) and worker: a
+   * cut that commits one of them is pushed at once to that subscriber (to everyone for ANYONE);
+   * other cut changes are pushed to everyone at most once per push interval.
    */
-  readonly awaited = new Map<WorkerId, Set<number>>()
+  readonly awaited = new Map<string, Map<WorkerId, Set<number>>>()
   rebuild: Rebuild | undefined
   /** The last cut told to anyone; during a rebuild it stays at the last recovery cut. */
   published: Cut.Cut
@@ -83,7 +89,7 @@ export class CoordinatorState {
   }
 
   addMember(id: WorkerId, name: string): Member {
-    const member: Member = { id, name, registered: false, address: undefined, pid: undefined, kind: undefined }
+    const member: Member = { id, name, registered: false, address: undefined, pid: undefined, kind: undefined, subscriber: undefined }
     this.byName.set(name, member)
     this.byId.set(id, member)
     return member
@@ -119,32 +125,75 @@ export class CoordinatorState {
     this.published = record.recoveryCut
   }
 
-  /** Remembers what a commit waiter waits for (versions above the last published cut). */
-  noteAwaited(deps: ReadonlyArray<readonly [number, number]>): void {
+  /** Remembers what a commit waiter of `subscriber` waits for (versions above the last published cut). */
+  noteAwaited(deps: ReadonlyArray<readonly [number, number]>, subscriber: string = ANYONE): void {
     for (const [w, v] of deps as ReadonlyArray<Dependency>) {
       if (!this.byId.has(w) || v <= Cut.at(this.published, w)) continue
-      const versions = this.awaited.get(w)
-      if (versions === undefined) this.awaited.set(w, new Set([v]))
+      let byWorker = this.awaited.get(subscriber)
+      if (byWorker === undefined) {
+        byWorker = new Map()
+        this.awaited.set(subscriber, byWorker)
+      }
+      const versions = byWorker.get(w)
+      if (versions === undefined) byWorker.set(w, new Set([v]))
       else versions.add(v)
     }
   }
 
-  /** Whether the live cut commits a version someone waits for that the published cut does not. */
-  commitsAwaited(): boolean {
-    for (const [w, versions] of this.awaited) {
-      const at = this.finder.at(w)
-      for (const v of versions) if (v <= at) return true
+  /** The subscribers (ANYONE included) a version they wait for is committed by the live cut, not yet told. */
+  awaitedNowCommitted(): Set<string> {
+    const due = new Set<string>()
+    for (const [subscriber, byWorker] of this.awaited) {
+      search: for (const [w, versions] of byWorker) {
+        const at = this.finder.at(w)
+        for (const v of versions) {
+          if (v <= at) {
+            due.add(subscriber)
+            break search
+          }
+        }
+      }
     }
-    return false
+    return due
   }
 
-  /** The published cut changed: forget the waits it satisfied. */
-  forgetAwaitedBelow(cut: Cut.Cut): void {
-    for (const [w, versions] of this.awaited) {
-      const at = Cut.at(cut, w)
-      for (const v of versions) if (v <= at) versions.delete(v)
-      if (versions.size === 0) this.awaited.delete(w)
+  /** `cut` was told to `subscribers` (undefined: to everyone): forget the waits it satisfied. */
+  forgetAwaitedBelow(cut: Cut.Cut, subscribers?: ReadonlySet<string>): void {
+    for (const [subscriber, byWorker] of this.awaited) {
+      if (subscribers !== undefined && !subscribers.has(subscriber)) continue
+      for (const [w, versions] of byWorker) {
+        const at = Cut.at(cut, w)
+        for (const v of versions) if (v <= at) versions.delete(v)
+        if (versions.size === 0) byWorker.delete(w)
+      }
+      if (byWorker.size === 0) this.awaited.delete(subscriber)
     }
+  }
+
+  /**
+   * `to` and the subscribers of the workers whose version in `cut` is above `before`; undefined
+   * when one of those workers' processes named no subscription (everyone must hear).
+   */
+  ownersOfMoved(before: Cut.Cut, cut: Cut.Cut, to: ReadonlySet<string>): Set<string> | undefined {
+    const out = new Set(to)
+    for (const [w, v] of cut) {
+      if (v <= Cut.at(before, w)) continue
+      const subscriber = this.byId.get(w)?.subscriber
+      if (subscriber === undefined) return undefined
+      out.add(subscriber)
+    }
+    return out
+  }
+
+  /** Who must hear a seal request for these workers: their processes' subscribers, or everyone (undefined) when one is unknown. */
+  sealAudience(deps: ReadonlyArray<Dependency>): ReadonlySet<string> | undefined {
+    const to = new Set<string>()
+    for (const [w] of deps) {
+      const subscriber = this.byId.get(w)?.subscriber
+      if (subscriber === undefined) return undefined
+      to.add(subscriber)
+    }
+    return to
   }
 
   recoveryCutOf(worldLine: number): Cut.Cut | undefined {

@@ -33,10 +33,10 @@ export interface Inbox {
   readonly ended: Deferred.Deferred<void>
 }
 
-/** Subscribes now; the first event is the baseline CutAdvanced. */
-export const inbox = (coordinator: CoordinatorService) =>
+/** Subscribes now (as `subscriber`, if given); the first event is the baseline CutAdvanced. */
+export const inbox = (coordinator: CoordinatorService, subscriber?: string) =>
   Effect.gen(function* () {
-    const stream = yield* Effect.orDie(coordinator.subscribe)
+    const stream = yield* Effect.orDie(coordinator.subscribeAs(subscriber))
     const queue = yield* Queue.unbounded<CoordinatorEvent>()
     const ended = yield* Deferred.make<void>()
     yield* Effect.forkScoped(
@@ -59,6 +59,7 @@ export const request = (
     readonly address?: string
     readonly pid?: number
     readonly kind?: string
+    readonly subscriber?: string
   } = {}
 ): RegisterRequest => ({
   name,
@@ -67,7 +68,8 @@ export const request = (
   checkpoints: options.checkpoints ?? [],
   ...(options.address !== undefined ? { address: options.address } : {}),
   ...(options.pid !== undefined ? { pid: options.pid } : {}),
-  ...(options.kind !== undefined ? { kind: options.kind } : {})
+  ...(options.kind !== undefined ? { kind: options.kind } : {}),
+  ...(options.subscriber !== undefined ? { subscriber: options.subscriber } : {})
 })
 
 /** A wire cut as a plain object by id, for readable assertions. */
