@@ -3,7 +3,9 @@
  *
  * 1. The short CI campaign (fixed seed): SIGKILLs of the coordinator, of two processes at once and
  *    of one during recovery, plus a damaged checkpoint file; the checker must find nothing.
- * 2. The checker's own test: a deliberately buggy client that acks before commit, with kills that
+ * 2. The workflow host killed (the CI campaign above leaves it out, its restarts being the slowest):
+ *    the sagas in flight are driven to the end.
+ * 3. The checker's own test: a deliberately buggy client that acks before commit, with kills that
  *    take back what it acknowledged; the checker must report the lost writes.
  */
 import { describe, expect, it } from "@effect/vitest"
@@ -52,6 +54,23 @@ describe("Campaign", () => {
         expect(report.final.storage.length).toBeGreaterThan(3)
       }).pipe(Effect.provide(NodeContext.layer)),
     { timeout: 330_000 }
+  )
+
+  it.live(
+    "the workflow host SIGKILLed twice while sagas run: every saga ends reserved or compensated, none stuck, zero violations",
+    () =>
+      Effect.gen(function* () {
+        const report = yield* campaign({ duration: 12, seed: 2, kills: 2, victims: ["workflow"], clients: { saga: 2 }, log })
+        for (const line of summary(report)) log(line)
+        expect(report.violations).toEqual([])
+        expect(report.kills).toBeGreaterThanOrEqual(1)
+        expect(report.events.every((e) => e.victims.every((v) => v === "workflow"))).toBe(true)
+        // Sagas ran across the kills and each one was checked (fully reserved or fully compensated).
+        const sagas = report.history.operations.filter((o) => o.spec._tag === "Saga")
+        expect(sagas.length).toBeGreaterThan(2)
+        expect(report.history.operations.length).toBe(report.operations)
+      }).pipe(Effect.provide(NodeContext.layer)),
+    { timeout: 240_000 }
   )
 
   it.live(
