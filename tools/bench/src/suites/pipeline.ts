@@ -44,7 +44,7 @@ export const suite: Suite = {
   run: (ctx) =>
     Effect.gen(function* () {
       const Pipeline: PipelineModule = yield* Effect.tryPromise(() => import("../../../../services/broker/bench/pipeline"))
-      const seconds = ctx.quick ? 2 : 6
+      const seconds = ctx.quick ? 1 : 6
       const rate = ctx.quick ? 50 : 100
       const latencies = [0, ...(ctx.storageLatencyMs > 0 ? [ctx.storageLatencyMs] : [])]
       const rows: Array<Row> = []

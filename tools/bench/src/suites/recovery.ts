@@ -39,13 +39,13 @@ const runMode = (ctx: SuiteContext, mode: (typeof MODES)[number]) =>
         host: false
       })
       const kv = yield* cluster.kvClient()
-      const before = ctx.quick ? 2_000 : 5_000
+      const before = ctx.quick ? 1_000 : 5_000
       // After the restarted shard is ready, keep the load on this long (the recovery tail).
-      const tail = ctx.quick ? 3_000 : 8_000
+      const tail = ctx.quick ? 2_000 : 8_000
       const clients = 4
       const samples: Array<Sample> = []
       // Warm-up: puts to every shard, committed.
-      for (let s = 0; s < 200; s++) yield* kv.put(`recovery-warm-${s}`, s).pipe(Effect.retry({ times: 20 }))
+      for (let s = 0; s < (ctx.quick ? 50 : 200); s++) yield* kv.put(`recovery-warm-${s}`, s).pipe(Effect.retry({ times: 20 }))
       ctx.progress(`recovery (${mode}): ${clients} outside clients putting; SIGKILL of kv-0 at ${before / 1000} s`)
       const origin = now()
       let stop = false
