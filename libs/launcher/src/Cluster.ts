@@ -40,6 +40,11 @@ export interface ClusterOptions {
   /** Start the broker / the workflow host when they exist (default true). */
   readonly broker?: boolean | undefined
   readonly workflow?: boolean | undefined
+  /**
+   * Also run a broker pipeline stage as a process of its own, `relay`: every event of topic `from`
+   * to the same partition of topic `to` (both in `brokerTopics`), exactly once. Default: none.
+   */
+  readonly relay?: { readonly from: string; readonly to: string } | undefined
   /** Progress messages while starting. */
   readonly progress?: ((line: string) => void) | undefined
   /** How long a process may take to print its ready line. Default 120 s (a loaded machine is slow to start tsx). */
@@ -110,7 +115,8 @@ export const start = (
       wal: Paths.entryOf("wal"),
       kv: Paths.entryOf("kv"),
       broker: options.broker === false ? undefined : Paths.entryOf("broker"),
-      workflow: options.workflow === false ? undefined : Paths.entryOf("workflow")
+      workflow: options.workflow === false ? undefined : Paths.entryOf("workflow"),
+      relay: options.relay === undefined || options.broker === false ? undefined : Paths.entryOf("relay")
     }
     for (const kind of ["coordinator", "wal", "kv"] as const) {
       if (entries[kind] === undefined) {
@@ -179,14 +185,14 @@ export const start = (
 
     /**
      * The coordinator, the WAL and the KV are required: the cluster fails to start without them.
-     * The broker and the workflow host are optional: when one does not start, the cluster runs
+     * The broker, the workflow host and the relay are optional: when one does not start, the cluster runs
      * without it, and `skipped` says why (its log has the details).
      */
     const startOne = (s: ProcessSpec): Effect.Effect<void, LaunchError.LaunchError> =>
       supervisor.start(s).pipe(
         Effect.asVoid,
         Effect.catchAll((e) => {
-          if (s.kind !== "broker" && s.kind !== "workflow") return startFailed(e)
+          if (s.kind !== "broker" && s.kind !== "workflow" && s.kind !== "relay") return startFailed(e)
           const why = e.excerpt.length > 0 ? `${e.reason}: ${e.excerpt[e.excerpt.length - 1]}` : e.reason
           return Effect.zipRight(
             supervisor.stop(s.name),
@@ -218,7 +224,14 @@ export const start = (
       spec("wal", "wal", common),
       ...Array.from({ length: options.kvShards }, (_, i) => spec(`kv-${i}`, "kv", [...common, "--shard", String(i)]))
     ]
-    if (entries.broker !== undefined) services.push(spec("broker", "broker", [...common, "--topics", options.brokerTopics ?? "events:2"]))
+    const topics = options.brokerTopics ?? "events:2"
+    if (entries.broker !== undefined) services.push(spec("broker", "broker", [...common, "--topics", topics]))
+    // The relay is no member: it reads the partitions' addresses from the coordinator, so on a fresh
+    // data directory it starts once the broker is up (like the host, below).
+    const relaySpec =
+      entries.broker !== undefined && entries.relay !== undefined && options.relay !== undefined
+        ? spec("relay", "relay", [...common, "--topics", topics, "--from", options.relay.from, "--to", options.relay.to])
+        : undefined
     // After a crash of the whole cluster the coordinator rebuilds: it answers no member's Register
     // until every former member has re-attached, so nobody may wait for anybody else's ready line.
     // On a fresh data directory the workflow host comes last: it discovers the KV shards through
@@ -227,11 +240,13 @@ export const start = (
     // The host waits for all KV shards: a partial list would route keys to the wrong shards.
     const workflowSpec = () => spec("workflow", "workflow", options.kvShards > 0 ? [...common, "--kv-shards", String(options.kvShards)] : common)
     if (recovering && entries.workflow !== undefined) services.push(workflowSpec())
+    if (recovering && relaySpec !== undefined) services.push(relaySpec)
     say(`${recovering ? "recovering the cluster of this data directory: " : ""}starting ${services.map((s) => s.name).join(", ")}`)
     yield* Effect.forEach(services, startOne, { concurrency: "unbounded", discard: true })
-    if (!recovering && entries.workflow !== undefined) {
-      say("starting the workflow host")
-      yield* startOne(workflowSpec())
+    const later = recovering ? [] : [...(entries.workflow !== undefined ? [workflowSpec()] : []), ...(relaySpec !== undefined ? [relaySpec] : [])]
+    if (later.length > 0) {
+      say(`starting ${later.map((s) => (s.name === "workflow" ? "the workflow host" : s.name)).join(" and ")}`)
+      yield* Effect.forEach(later, startOne, { concurrency: "unbounded", discard: true })
     }
     save()
     return {

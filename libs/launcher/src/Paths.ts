@@ -15,7 +15,9 @@ export const serviceEntries = {
   wal: "services/wal/src/main.ts",
   kv: "services/kv/src/main.ts",
   broker: "services/broker/src/main.ts",
-  workflow: "services/workflow/src/main.ts"
+  workflow: "services/workflow/src/main.ts",
+  /** A one-stage broker processor (topic to topic), started only when asked for (`ClusterOptions.relay`). */
+  relay: "services/broker/src/relayMain.ts"
 } as const
 
 export type ServiceKind = keyof typeof serviceEntries
