@@ -1,6 +1,6 @@
 /**
  * A crash campaign: a local cluster of real processes (@dse/launcher's Cluster: coordinator, WAL,
- * 3 KV shards, broker, workflow host) on a temporary data directory, several outside clients that
+ * 3 KV shards, broker, the relay: a broker pipeline stage, workflow host) on a temporary data directory, several outside clients that
  * record every operation, and a seeded schedule of SIGKILLs (the supervisor restarts what dies).
  * When the workload's time is up, the clients finish what they started, the campaign waits until
  * every process is back and quiet, reads the final committed state, stops the cluster, inspects the
@@ -156,6 +156,8 @@ export const campaign = (options: CampaignOptions): Effect.Effect<CampaignReport
           broker: !buggy && options.broker !== false,
           workflow: !buggy && options.workflow !== false,
           brokerTopics: Workload.BROKER_TOPICS,
+          // The broker pipeline: the producers' topic copied, exactly once, to the sink the checker reads.
+          relay: { from: Workload.BROKER_TOPIC, to: Workload.BROKER_SINK },
           sealPeriod: options.sealPeriod,
           startTimeoutSeconds: 90,
           progress: (l) => say(`  ${l}`)
@@ -359,7 +361,21 @@ export const campaign = (options: CampaignOptions): Effect.Effect<CampaignReport
       say("all processes up; reading the final committed state")
       const live = yield* ReadFinal.kvState(kv, recorder.snapshot()).pipe(Effect.mapError((e) => fail(`final KV read: ${Workload.describe(e)}`)))
       const walLog = yield* ReadFinal.walState(wal).pipe(Effect.mapError((e) => fail(`final WAL read: ${Workload.describe(e)}`)))
-      const sink = broker ? yield* ReadFinal.sinkState(broker).pipe(Effect.mapError((e) => fail(`final broker read: ${Workload.describe(e)}`))) : undefined
+      const relayed = broker !== undefined && names.includes("relay")
+      if (relayed) {
+        const acked = recorder
+          .snapshot()
+          .operations.flatMap((o) => (o.spec._tag === "Produce" && Checker.promised(o) ? [o.spec.value] : []))
+        const { arrived, caughtUp, expected } = yield* ReadFinal.awaitRelay(broker, Workload.BROKER_SINK, acked, 90_000).pipe(
+          Effect.mapError((e) => fail(`final broker read: ${Workload.describe(e)}`))
+        )
+        say(`  relay: ${arrived} of ${expected} acknowledged inputs at the sink${caughtUp ? "" : " after 90 s: it did not catch up"}`)
+      }
+      const sink = broker
+        ? yield* ReadFinal.sinkState(broker, relayed ? Workload.BROKER_SINK : Workload.BROKER_TOPIC).pipe(
+            Effect.mapError((e) => fail(`final broker read: ${Workload.describe(e)}`))
+          )
+        : undefined
       const executions = workflow
         ? yield* ReadFinal.executions(workflow, recorder.snapshot()).pipe(Effect.mapError((e) => fail(`final workflow read: ${Workload.describe(e)}`)))
         : undefined

@@ -44,7 +44,7 @@ const ofTag = <T extends OperationSpec["_tag"]>(history: History, tag: T): Array
 const compensated = (o: Operation) => typeof o.result === "string" && o.result.startsWith("compensated")
 
 /** `ok` through a commit-gated path: a promise. */
-const promised = (o: Operation) => o.outcome === "ok" && o.path !== "inside-speculative"
+export const promised = (o: Operation) => o.outcome === "ok" && o.path !== "inside-speculative"
 /** Could have happened (once). */
 const maybe = (o: Operation) => o.outcome === "info" || (o.outcome === "ok" && o.path === "inside-speculative")
 

@@ -14,7 +14,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import type { FinalState, SinkEvent, StorageRecord, WalRecord } from "./FinalState"
 import type { History } from "./History"
-import { BROKER_PARTITIONS, BROKER_TOPIC } from "./Workload"
+import { BROKER_PARTITIONS } from "./Workload"
 
 /** A read that outlives a service's restart: retried for up to a minute. */
 const patiently = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
@@ -72,19 +72,36 @@ export const walState = (wal: WalClient.WalClientService) =>
     }
   })
 
-export const sinkState = (broker: BrokerClient.BrokerClientService) =>
+/** Every committed event of `topic`, partition by partition. */
+export const sinkState = (broker: BrokerClient.BrokerClientService, topic: string) =>
   Effect.gen(function* () {
     const out: Array<SinkEvent> = []
     for (let partition = 0; partition < BROKER_PARTITIONS; partition++) {
       let from = 0
       for (;;) {
-        const batch = yield* patiently(broker.fetch({ topic: BROKER_TOPIC, partition, from, mode: "committed", maxEvents: 1000 }))
+        const batch = yield* patiently(broker.fetch({ topic, partition, from, mode: "committed", maxEvents: 1000 }))
         for (const e of batch.events) out.push({ partition, offset: e.offset, value: String(e.value) })
         if (batch.events.length === 0 || batch.next >= batch.end) break
         from = batch.next
       }
     }
     return out
+  })
+
+/**
+ * Waits until every value in `expected` is committed at `topic` (what the relay must have copied
+ * there; the input topic itself cannot be counted, retention drops what the relay consumed), for
+ * at most `limitMs`. When it gives up, the checker reports the inputs that never arrived.
+ */
+export const awaitRelay = (broker: BrokerClient.BrokerClientService, topic: string, expected: ReadonlyArray<string>, limitMs: number) =>
+  Effect.gen(function* () {
+    const began = Date.now()
+    for (;;) {
+      const at = new Set((yield* sinkState(broker, topic)).map((e) => e.value))
+      const arrived = expected.filter((v) => at.has(v)).length
+      if (arrived === expected.length || Date.now() - began > limitMs) return { expected: expected.length, arrived, caughtUp: arrived === expected.length }
+      yield* Effect.sleep("500 millis")
+    }
   })
 
 export const executions = (workflow: WorkflowClient.WorkflowClientService, history: History) =>

@@ -19,9 +19,11 @@ import type { OperationSpec, Recorder, ReplyPath } from "./History"
 import type { Random } from "./Random"
 
 export const INITIAL_BALANCE = 1000
+/** Where the producers write; the relay process (a broker pipeline stage) copies it to BROKER_SINK. */
 export const BROKER_TOPIC = "chaos"
+export const BROKER_SINK = "chaos-sink"
 export const BROKER_PARTITIONS = 2
-export const BROKER_TOPICS = `${BROKER_TOPIC}:${BROKER_PARTITIONS}`
+export const BROKER_TOPICS = `${BROKER_TOPIC}:${BROKER_PARTITIONS},${BROKER_SINK}:${BROKER_PARTITIONS}`
 /** Stock of the plentiful offerings, and of the scarce one (so that sagas also compensate). */
 export const STOCK = 100_000
 export const SCARCE_STOCK = 12

@@ -29,7 +29,7 @@ describe("Campaign", () => {
           // Not the workflow host: its restarts take the longest here, and the CI campaign must stay
           // short. (A host restarted while KV shards re-register once served sagas with a partial
           // shard list; it now waits for all of them: --kv-shards.) Long campaigns include it.
-          victims: ["coordinator", "wal", "kv-0", "kv-1", "kv-2", "broker"],
+          victims: ["coordinator", "wal", "kv-0", "kv-1", "kv-2", "broker", "relay"],
           log
         })
         for (const line of summary(report)) log(line)
