@@ -65,9 +65,13 @@ describe("Campaign", () => {
         expect(report.violations).toEqual([])
         expect(report.kills).toBeGreaterThanOrEqual(1)
         expect(report.events.every((e) => e.victims.every((v) => v === "workflow"))).toBe(true)
-        // Sagas ran across the kills and each one was checked (fully reserved or fully compensated).
+        // Sagas were in flight when the host was killed, and each one was checked (fully reserved
+        // or fully compensated). How many ran depends on the machine's speed: not asserted.
         const sagas = report.history.operations.filter((o) => o.spec._tag === "Saga")
-        expect(sagas.length).toBeGreaterThan(2)
+        expect(sagas.length).toBeGreaterThanOrEqual(2)
+        const hostKills = report.history.faults.filter((f) => f.kind === "kill" && f.targets.includes("workflow"))
+        const spanned = hostKills.filter((f) => sagas.some((o) => o.invokedAt < f.at && (o.completedAt ?? Infinity) > f.at))
+        expect(spanned.length).toBeGreaterThanOrEqual(1)
         expect(report.history.operations.length).toBe(report.operations)
       }).pipe(Effect.provide(NodeContext.layer)),
     { timeout: 240_000 }
