@@ -57,7 +57,7 @@ main.run(
       timeout: "10 seconds"
     })
     process.stdout.write("dse-relay ready 127.0.0.1:0\n")
-    const relay = Processor.make({
+    return yield* Processor.runWith(client, {
       name: flags.name,
       input: flags.from,
       output: flags.to,
@@ -66,6 +66,5 @@ main.run(
       handler: (event) => Effect.succeed({ partition: event.partition, ...(event.key !== undefined ? { key: event.key } : {}), value: event.value }),
       onRestart: (partition, reason) => process.stderr.write(`${new Date().toISOString()} ${flags.name}/${partition} starts over: ${reason}\n`)
     })
-    return yield* Processor.runWith(client, relay.options)
   })
 )

@@ -361,21 +361,24 @@ export const campaign = (options: CampaignOptions): Effect.Effect<CampaignReport
       say("all processes up; reading the final committed state")
       const live = yield* ReadFinal.kvState(kv, recorder.snapshot()).pipe(Effect.mapError((e) => fail(`final KV read: ${Workload.describe(e)}`)))
       const walLog = yield* ReadFinal.walState(wal).pipe(Effect.mapError((e) => fail(`final WAL read: ${Workload.describe(e)}`)))
-      const relayed = broker !== undefined && names.includes("relay")
-      if (relayed) {
-        const acked = recorder
-          .snapshot()
-          .operations.flatMap((o) => (o.spec._tag === "Produce" && Checker.promised(o) ? [o.spec.value] : []))
-        const { arrived, caughtUp, expected } = yield* ReadFinal.awaitRelay(broker, Workload.BROKER_SINK, acked, 90_000).pipe(
-          Effect.mapError((e) => fail(`final broker read: ${Workload.describe(e)}`))
-        )
-        say(`  relay: ${arrived} of ${expected} acknowledged inputs at the sink${caughtUp ? "" : " after 90 s: it did not catch up"}`)
-      }
-      const sink = broker
-        ? yield* ReadFinal.sinkState(broker, relayed ? Workload.BROKER_SINK : Workload.BROKER_TOPIC).pipe(
-            Effect.mapError((e) => fail(`final broker read: ${Workload.describe(e)}`))
-          )
-        : undefined
+      const brokerRead = (e: unknown) => fail(`final broker read: ${Workload.describe(e)}`)
+      const sink =
+        broker === undefined
+          ? undefined
+          : names.includes("relay")
+            ? yield* ReadFinal.awaitRelay(
+                broker,
+                Workload.BROKER_SINK,
+                recorder.snapshot().operations.flatMap((o) => (o.spec._tag === "Produce" && Checker.promised(o) ? [o.spec.value] : [])),
+                90_000
+              ).pipe(
+                Effect.tap(({ arrived, caughtUp, expected }) =>
+                  Effect.sync(() => say(`  relay: ${arrived} of ${expected} acknowledged inputs at the sink${caughtUp ? "" : " after 90 s: it did not catch up"}`))
+                ),
+                Effect.map((r) => r.sink),
+                Effect.mapError(brokerRead)
+              )
+            : yield* ReadFinal.sinkState(broker, Workload.BROKER_TOPIC).pipe(Effect.mapError(brokerRead))
       const executions = workflow
         ? yield* ReadFinal.executions(workflow, recorder.snapshot()).pipe(Effect.mapError((e) => fail(`final workflow read: ${Workload.describe(e)}`)))
         : undefined

@@ -91,15 +91,17 @@ export const sinkState = (broker: BrokerClient.BrokerClientService, topic: strin
 /**
  * Waits until every value in `expected` is committed at `topic` (what the relay must have copied
  * there; the input topic itself cannot be counted, retention drops what the relay consumed), for
- * at most `limitMs`. When it gives up, the checker reports the inputs that never arrived.
+ * at most `limitMs`; returns the sink as last read. When it gives up, the checker reports the
+ * inputs that never arrived.
  */
 export const awaitRelay = (broker: BrokerClient.BrokerClientService, topic: string, expected: ReadonlyArray<string>, limitMs: number) =>
   Effect.gen(function* () {
     const began = Date.now()
     for (;;) {
-      const at = new Set((yield* sinkState(broker, topic)).map((e) => e.value))
+      const sink = yield* sinkState(broker, topic)
+      const at = new Set(sink.map((e) => e.value))
       const arrived = expected.filter((v) => at.has(v)).length
-      if (arrived === expected.length || Date.now() - began > limitMs) return { expected: expected.length, arrived, caughtUp: arrived === expected.length }
+      if (arrived === expected.length || Date.now() - began > limitMs) return { sink, expected: expected.length, arrived, caughtUp: arrived === expected.length }
       yield* Effect.sleep("500 millis")
     }
   })

@@ -175,25 +175,24 @@ export class CoordinatorState {
    * when one of those workers' processes named no subscription (everyone must hear).
    */
   ownersOfMoved(before: Cut.Cut, cut: Cut.Cut, to: ReadonlySet<string>): Set<string> | undefined {
-    const out = new Set(to)
-    for (const [w, v] of cut) {
-      if (v <= Cut.at(before, w)) continue
-      const subscriber = this.byId.get(w)?.subscriber
-      if (subscriber === undefined) return undefined
-      out.add(subscriber)
-    }
-    return out
+    const moved: Array<WorkerId> = []
+    for (const [w, v] of cut) if (v > Cut.at(before, w)) moved.push(w)
+    return this.subscribersOf(moved, new Set(to))
   }
 
   /** Who must hear a seal request for these workers: their processes' subscribers, or everyone (undefined) when one is unknown. */
   sealAudience(deps: ReadonlyArray<Dependency>): ReadonlySet<string> | undefined {
-    const to = new Set<string>()
-    for (const [w] of deps) {
+    return this.subscribersOf(deps.map(([w]) => w), new Set())
+  }
+
+  /** `into` plus the subscribers of these workers' processes; undefined when one of them named none. */
+  private subscribersOf(workers: ReadonlyArray<WorkerId>, into: Set<string>): Set<string> | undefined {
+    for (const w of workers) {
       const subscriber = this.byId.get(w)?.subscriber
       if (subscriber === undefined) return undefined
-      to.add(subscriber)
+      into.add(subscriber)
     }
-    return to
+    return into
   }
 
   recoveryCutOf(worldLine: number): Cut.Cut | undefined {
