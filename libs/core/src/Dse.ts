@@ -117,6 +117,17 @@ export const awaitCommitOf = (thread: Sthread): Effect.Effect<void, RolledBack, 
   Effect.flatMap(Dse, (dse) => dse.runtime.awaitCommit(thread.deps, thread.worldLine))
 
 /**
+ * Fails with `RolledBack` as soon as this process learns that a failure lost something `thread`
+ * depends on; never completes otherwise (once it has committed, nothing of it can be lost). Unlike
+ * a commit wait it asks for no seal: it is for a reader that waits for something else meanwhile (a
+ * retry, a poll), which must hear of the loss when its process does, not at its next call.
+ */
+export const awaitLoss = (thread: Sthread): Effect.Effect<never, RolledBack, Dse> =>
+  Effect.flatMap(Dse, (dse) =>
+    Effect.zipRight(dse.runtime.awaitCommit(thread.deps, thread.worldLine, { seal: false }), Effect.never)
+  )
+
+/**
  * Runs an outside side effect (an email, a payment, a reply to a client) only after everything
  * the current sthread depends on has committed (SPEC 3.6).
  */

@@ -361,3 +361,53 @@ describe("Dse.external and awaitCommit", () => {
     })
   )
 })
+
+describe("Dse.awaitLoss", () => {
+  it.scoped("fails with RolledBack when a world-line change loses a dependency, and asks for no seal", () =>
+    Effect.gen(function* () {
+      const { coordinator, context } = yield* setup()
+      const thread = new Sthread.Sthread(1)
+      thread.deps.add(9 as WorkerId, 2 as Version)
+      const fiber = yield* Effect.fork(Effect.provide(Dse.awaitLoss(thread), context))
+      yield* flush
+      expect(yield* isPending(fiber)).toBe(true)
+      expect(coordinator.sealRequests).toEqual([])
+      yield* coordinator.changeWorldLine([[9, 1]])
+      const error = yield* Effect.flip(Fiber.join(fiber))
+      expect(error).toBeInstanceOf(RolledBack)
+    })
+  )
+
+  it.scoped("never completes when the dependencies survive a world-line change or commit", () =>
+    Effect.gen(function* () {
+      const { coordinator, context } = yield* setup()
+      const survivor = new Sthread.Sthread(1)
+      survivor.deps.add(9 as WorkerId, 1 as Version)
+      const committed = new Sthread.Sthread(1)
+      committed.deps.add(8 as WorkerId, 1 as Version)
+      const a = yield* Effect.fork(Effect.provide(Dse.awaitLoss(survivor), context))
+      const b = yield* Effect.fork(Effect.provide(Dse.awaitLoss(committed), context))
+      yield* flush
+      yield* coordinator.commit(8, 1)
+      yield* flush
+      yield* coordinator.changeWorldLine([[8, 1], [9, 1]])
+      yield* flush
+      expect(yield* isPending(a)).toBe(true)
+      expect(yield* isPending(b)).toBe(true)
+      yield* Fiber.interrupt(a)
+      yield* Fiber.interrupt(b)
+    })
+  )
+
+  it.scoped("of an sthread of an older world-line with lost dependencies, fails at once", () =>
+    Effect.gen(function* () {
+      const { coordinator, context } = yield* setup()
+      yield* coordinator.changeWorldLine([[9, 0]])
+      yield* flush
+      const thread = new Sthread.Sthread(1)
+      thread.deps.add(9 as WorkerId, 1 as Version)
+      const error = yield* Effect.flip(Effect.provide(Dse.awaitLoss(thread), context))
+      expect(error).toBeInstanceOf(RolledBack)
+    })
+  )
+})

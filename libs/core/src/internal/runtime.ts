@@ -148,8 +148,15 @@ export class Runtime implements WorkerHost {
   // ---------------------------------------------------------------------------------------------
   // Commit waits (SPEC 3.5)
 
-  /** Completes when every dependency is at or below the committed cut; fails if a failure loses one. */
-  awaitCommit(deps: Iterable<Dependency>, worldLine: number): Effect.Effect<void, RolledBack> {
+  /**
+   * Completes when every dependency is at or below the committed cut; fails if a failure loses one.
+   * `seal: false` asks nobody to seal the pending versions (a watch for a loss, not a commit wait).
+   */
+  awaitCommit(
+    deps: Iterable<Dependency>,
+    worldLine: number,
+    options: { readonly seal?: boolean } = {}
+  ): Effect.Effect<void, RolledBack> {
     return Effect.suspend(() => {
       if (this.mode !== "speculative") return Effect.void
       const pending: Array<Dependency> = []
@@ -165,7 +172,7 @@ export class Runtime implements WorkerHost {
       const deferred = Deferred.unsafeMake<void, RolledBack>(FiberId.none)
       const waiter: CommitWaiter = { deps: pending, worldLine: worldLine === 0 ? current : worldLine, deferred }
       this.commitWaiters.add(waiter)
-      this.requestSeal(pending)
+      if (options.seal !== false) this.requestSeal(pending)
       return Effect.onInterrupt(Deferred.await(deferred), () => Effect.sync(() => this.commitWaiters.delete(waiter)))
     })
   }
