@@ -15,12 +15,12 @@
  * Entries are bytes or JSON: `append(new Uint8Array(...))` appends bytes, anything else is a JSON
  * value.
  */
-import type { SpeculationError } from "@dse/core"
-import { Sthread } from "@dse/core"
+import type { RolledBack, SpeculationError } from "@dse/core"
+import { Dse, Sthread } from "@dse/core"
 import { DseRpcClient } from "@dse/transport"
 import type { RpcClient, RpcClientError } from "@effect/rpc"
 import type { Scope } from "effect"
-import { Chunk, Context, Duration, Effect, FiberRef, Layer, Schedule, Stream } from "effect"
+import { Chunk, Context, Duration, Effect, FiberRef, Layer, Option, Stream } from "effect"
 import type { AppendError, ScanError, TruncateError, WalFailure } from "./WalErrors"
 import { WalUnavailable } from "./WalErrors"
 import type { WalLogService } from "./WalLog"
@@ -100,7 +100,8 @@ export interface TailOptions {
   /**
    * How often a WalUnavailable (a lost message, the log's process restarting) is retried before
    * the stream fails with it. Default 50, spaced 20 ms. The position is kept, so nothing is
-   * skipped or repeated; a speculative tail whose sthread was lost meanwhile fails with RolledBack.
+   * skipped or repeated; a tail whose sthread was lost meanwhile fails with RolledBack as soon as
+   * this process hears of the loss, even while the log is still unreachable.
    */
   readonly retries?: number
 }
@@ -146,6 +147,24 @@ const defaultMode = (mode: ReadMode | undefined): Effect.Effect<ReadMode> =>
 
 const isUnavailable = (e: unknown): boolean => (e as { _tag?: unknown } | undefined)?._tag === "WalUnavailable"
 
+/** The pause between two tries of a long-poll tail's step. */
+const RETRY_SPACING = Duration.millis(20)
+
+/**
+ * The pause before a long-poll tail tries again after WalUnavailable. The log's process is down or
+ * unreachable, so no restore there can wake the tail; but the world-line change that rolls the log
+ * back reaches this process too. Inside an sthread (in a DSE process) the pause watches for it: a
+ * tail whose sthread saw a lost entry fails with RolledBack then, not at its next try that gets
+ * through (up to a spacing later, or never when the log stays down longer than the retries).
+ */
+const retryPause: Effect.Effect<void, RolledBack> = Effect.flatMap(
+  Effect.zip(Effect.serviceOption(Dse.Dse), FiberRef.get(Sthread.currentSthread)),
+  ([dse, thread]) =>
+    Option.isSome(dse) && thread !== undefined
+      ? Effect.raceFirst(Effect.sleep(RETRY_SPACING), Effect.provideService(Dse.awaitLoss(thread), Dse.Dse, dse.value))
+      : Effect.sleep(RETRY_SPACING)
+)
+
 /** A client over the raw calls of one log. */
 export const make = (name: string, api: WalApi): WalClientService => {
   const appendBatch: WalClientService["appendBatch"] = (entries, options = {}) =>
@@ -157,15 +176,15 @@ export const make = (name: string, api: WalApi): WalClientService => {
         const batchSize = options.batchSize ?? DEFAULT_SCAN_LIMIT
         if (api.WalTail) return api.WalTail({ from, mode, batchSize })
         const waitMs = Math.max(1, Math.round(Duration.toMillis(Duration.decode(options.pollWait ?? Duration.seconds(10)))))
-        const retry = Schedule.intersect(Schedule.spaced(Duration.millis(20)), Schedule.recurs(options.retries ?? 50))
+        const retries = options.retries ?? 50
         let pos = from
-        const step = Effect.suspend(() => api.WalScan({ from: pos, limit: batchSize, mode, waitMs })).pipe(
-          Effect.retry({ schedule: retry, while: isUnavailable }),
-          Effect.map((page) => {
-            pos = page.next
-            return Chunk.unsafeFromArray(page.entries as Array<WalEntry>)
-          })
-        )
+        const poll = Effect.suspend(() => api.WalScan({ from: pos, limit: batchSize, mode, waitMs }))
+        const attempt = (left: number): Effect.Effect<ScanResult, ScanCallError> =>
+          Effect.catchIf(poll, (e) => left > 0 && isUnavailable(e), () => Effect.zipRight(retryPause, attempt(left - 1)))
+        const step = Effect.map(attempt(retries), (page) => {
+          pos = page.next
+          return Chunk.unsafeFromArray(page.entries as Array<WalEntry>)
+        })
         return Stream.repeatEffectChunk(step)
       })
     )

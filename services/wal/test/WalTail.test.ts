@@ -116,6 +116,27 @@ describe("tail", () => {
     })
   )
 
+  it.scoped("a speculative tail that saw a rolled-back entry fails with RolledBack (a remote follower, while the log is down)", () =>
+    Effect.gen(function* () {
+      const { cluster, wal, run, fork, proc } = yield* setupWal(slow)
+      const x = yield* cluster.spawn("x", xProgram(cluster.network))
+      const seen: Array<WalEntry> = []
+      const tail = yield* fork(Dse.sthread(follow(wal.tail(0, { mode: "speculative" }), seen)))
+      yield* run(Dse.sthread(Effect.zipRight(callX(cluster.network), wal.append("depends-on-x"))))
+      yield* settle(5)
+      expect(seen.map(json)).toEqual(["depends-on-x"])
+      yield* proc.crash
+      yield* settle(5)
+      expect(isRunning(tail)).toBe(true)
+      // x's restart moves the cluster to a world-line that loses the entry; the log stays down, so
+      // only the follower's own process can tell it, and does at once (not at its next try).
+      yield* x.crash
+      yield* x.restart
+      yield* settle(1)
+      expect(failureOf(tail.unsafePoll())).toMatchObject({ _tag: "RolledBack" })
+    })
+  )
+
   it.scoped("a speculative tail that saw a rolled-back entry fails with RolledBack (a remote follower, a survivor log)", () =>
     Effect.gen(function* () {
       const { cluster, wal, run, fork } = yield* setupWal(slow)
