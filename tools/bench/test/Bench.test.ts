@@ -100,7 +100,14 @@ describe("dse bench --quick", () => {
       const latency = saga.rows.filter((r) => r.mode === mode && r.kind !== "throughput")
       expect(latency.map((r) => r.n).sort(), `saga/${mode}`).toEqual([1, 2])
       for (const r of latency) expect(r.p50).toBeGreaterThan(0)
+      // CPU per saga at the largest N, by process role, read from /proc (CI runs on Linux).
+      const cpu = latency.find((r) => r.n === 2)!.cpuMsPerSaga as Record<string, number>
+      expect(Object.keys(cpu).sort(), `saga/${mode} cpu`).toEqual(mode === "effect-sqlite" ? ["bench", "kv"] : ["bench", "coordinator", "host", "kv"])
+      for (const ms of Object.values(cpu)) expect(ms).toBeGreaterThanOrEqual(0)
+      expect(cpu.bench).toBeGreaterThan(0)
+      if (mode !== "effect-sqlite") expect(cpu.kv! + cpu.host!, `saga/${mode}: the shards and host did work`).toBeGreaterThan(0)
     }
+    expect(saga.tables.map((t) => t.title)).toContain("CPU per saga, N=2 (ms; each mode alone, one saga at a time)")
     // Optional peers are either measured or skipped with a reason.
     for (const peer of ["restate", "dbos"]) {
       const measured = chain.rows.some((r) => r.mode === peer)

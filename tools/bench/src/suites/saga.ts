@@ -16,17 +16,19 @@
  * own sqlite file: it cannot be emulated and is shown on local disk only).
  */
 import { KvClient } from "@dse/kv"
-import { Context, Effect, Layer, Schedule } from "effect"
+import { Context, Effect, Exit, Layer, Schedule } from "effect"
 import * as path from "node:path"
 import type { Cell } from "../Measure"
 import { interleaved } from "../Measure"
 import type { WorkflowEngine } from "./closedLoop"
 import { throughputRows } from "./closedLoop"
-import type { ClusterNeed, Row, Suite, SuiteContext, SuiteResult, Target } from "../Suite"
+import type { ClusterNeed, Row, Suite, SuiteContext, SuiteResult, Target, TextTable } from "../Suite"
 import { fmt, ratioTarget, rowOf } from "../Suite"
 import type { ChartSpec } from "../Svg"
 import { ClusterBaseline, TravelSaga } from "../internal/workflow"
 import type { Floor } from "../Floor"
+import * as ProcessCpu from "../ProcessCpu"
+import * as os from "node:os"
 
 const DSE = ["speculative", "durable", "ephemeral"] as const
 
@@ -57,7 +59,8 @@ const run = (ctx: SuiteContext): Effect.Effect<SuiteResult, unknown, import("eff
     const notes: Array<string> = []
     const runId = Date.now().toString(36)
 
-    type Target_ = WorkflowEngine
+    /** An engine, and the processes whose CPU one of its sagas costs. */
+    type Target_ = WorkflowEngine & { readonly probes: () => ReadonlyArray<ProcessCpu.Probe> }
     const targetsOf = (latency: number, modes: ReadonlyArray<(typeof DSE)[number]>) =>
       Effect.forEach(modes, (mode) =>
         Effect.gen(function* () {
@@ -71,7 +74,13 @@ const run = (ctx: SuiteContext): Effect.Effect<SuiteResult, unknown, import("eff
             mode,
             latency,
             kv,
-            execute: (id: string, n: number) => client.execute(TravelSaga.TravelSaga, { tripId: id, offerings: keysFor(n) })
+            execute: (id: string, n: number) => client.execute(TravelSaga.TravelSaga, { tripId: id, offerings: keysFor(n) }),
+            probes: () => [
+              ProcessCpu.pids("coordinator", [cluster.coordinator.pid]),
+              ProcessCpu.pids("kv", cluster.kv.map((p) => p.pid)),
+              ProcessCpu.pids("host", cluster.host ? [cluster.host.pid] : []),
+              ProcessCpu.self("bench")
+            ]
           }
         })
       )
@@ -79,7 +88,8 @@ const run = (ctx: SuiteContext): Effect.Effect<SuiteResult, unknown, import("eff
     ctx.progress(`saga: starting clusters (${maxN} KV shards per mode) and stocking inventory`)
     const local = yield* targetsOf(0, DSE)
     // Effect's engine: same workflow, its activities calling the durable cluster's KV.
-    const durableKv = local.find((t) => t.mode === "durable")!.kv
+    const durable = local.find((t) => t.mode === "durable")!
+    const durableKv = durable.kv
     const effectContext = yield* Layer.build(
       TravelSaga.TravelSagaLayer.pipe(
         Layer.provide(Layer.succeed(KvClient.KvClient, durableKv)),
@@ -94,7 +104,9 @@ const run = (ctx: SuiteContext): Effect.Effect<SuiteResult, unknown, import("eff
     const effectTarget: Target_ = {
       mode: "effect-sqlite",
       latency: 0,
-      execute: (id, n) => Effect.provide(TravelSaga.TravelSaga.execute({ tripId: id, offerings: keysFor(n) }), effectContext)
+      execute: (id, n) => Effect.provide(TravelSaga.TravelSaga.execute({ tripId: id, offerings: keysFor(n) }), effectContext),
+      // Its engine and sqlite run in the bench process; its activities in the durable cluster's shards.
+      probes: () => durable.probes().filter((p) => p.role === "kv" || p.role === "bench")
     }
     const targets: Array<Target_> = [...local, effectTarget]
     if (ctx.storageLatencyMs > 0) {
@@ -128,15 +140,37 @@ const run = (ctx: SuiteContext): Effect.Effect<SuiteResult, unknown, import("eff
       progress: ctx.progress,
       label: "saga latency"
     })
-    const rows: Array<Row> = cells.map((c, k) =>
-      rowOf(c.mode, c.n, latency[k]!, { concurrency: 1, storageLatencyMs: c.latency, floorMs: Math.round(floorOf(floor, c.n) * 1000) / 1000 })
-    )
+
+    // CPU per saga at the largest N: each engine alone, one saga at a time.
+    const cpuSagas = ctx.quick ? 5 : 30
+    const cpuRows: Array<CpuRow> = []
+    for (const t of targets.filter((t) => t.latency === 0)) {
+      ctx.progress(`saga: CPU per saga, ${t.mode}, N=${maxN} (${cpuSagas} sagas)`)
+      const started = performance.now()
+      const { cpuMs, result: exits } = yield* ProcessCpu.measure(
+        t.probes(),
+        Effect.forEach(Array.from({ length: cpuSagas }, (_, i) => i), (i) => Effect.exit(t.execute(`${runId}-cpu-${t.mode}-${i}`, maxN)))
+      )
+      const perSaga = Object.fromEntries(Object.entries(cpuMs).map(([role, ms]) => [role, round1(ms / cpuSagas)]))
+      const errors = exits.filter(Exit.isFailure).length
+      cpuRows.push({ mode: t.mode, cpuMs: perSaga, wallMs: round1((performance.now() - started) / cpuSagas), errors })
+    }
+
+    const rows: Array<Row> = cells.map((c, k) => {
+      const cpu = c.n === maxN && c.latency === 0 ? cpuRows.find((r) => r.mode === c.mode)?.cpuMs : undefined
+      return rowOf(c.mode, c.n, latency[k]!, {
+        concurrency: 1,
+        storageLatencyMs: c.latency,
+        floorMs: Math.round(floorOf(floor, c.n) * 1000) / 1000,
+        ...(cpu !== undefined ? { cpuMsPerSaga: cpu } : {})
+      })
+    })
+    const find = (mode: string, n: number, l = 0) => rows.find((r) => r.mode === mode && r.n === n && r.storageLatencyMs === l)
 
     // Throughput vs latency at one N.
     const tn = throughputN(ctx.quick)
     const trows = yield* throughputRows(ctx, { suite: "saga", runId, engines: targets, concurrencies: concurrencies(ctx.quick), n: tn })
 
-    const find = (mode: string, n: number, l = 0) => rows.find((r) => r.mode === mode && r.n === n && r.storageLatencyMs === l)
     const checks: Array<Target> = []
     const N10 = maxN
     checks.push(ratioTarget(`saga N=${N10} p50: speculative / durable (local disk)`, find("speculative", N10)?.p50, find("durable", N10)?.p50, 0.3))
@@ -221,6 +255,7 @@ const run = (ctx: SuiteContext): Effect.Effect<SuiteResult, unknown, import("eff
             floorOf(floor, r.n!)
           ])
         },
+        cpuTable(cpuRows, maxN),
         {
           title: `Saga throughput vs latency, N=${tn} (closed loop)`,
           header: ["mode", "storage", "clients", "sagas/s", "p50", "p95", "p99", "err"],
@@ -242,6 +277,44 @@ const run = (ctx: SuiteContext): Effect.Effect<SuiteResult, unknown, import("eff
       targets: checks
     }
   })
+
+interface CpuRow {
+  readonly mode: string
+  /** CPU per saga by role (coordinator, kv: all shards, host, bench: this process), ms. */
+  readonly cpuMs: Record<string, number>
+  readonly wallMs: number
+  /** Sagas of the CPU run that failed (their CPU is counted all the same). */
+  readonly errors: number
+}
+
+const round1 = (x: number) => Math.round(x * 10) / 10
+
+/**
+ * Where a saga's time goes on this machine: with a dozen processes on few cores, a saga cannot end
+ * sooner than its CPU over the cores, whatever the protocol saves on the critical path.
+ */
+const cpuTable = (rows: ReadonlyArray<CpuRow>, n: number): TextTable => {
+  const cores = os.cpus().length
+  const total = (r: CpuRow) => Object.values(r.cpuMs).reduce((a, b) => a + b, 0)
+  return {
+    title: `CPU per saga, N=${n} (ms; each mode alone, one saga at a time)`,
+    header: ["mode", "coordinator", "kv shards", "workflow host", "bench process", "total", `total / ${cores} cores`, "wall", "err"],
+    rows: rows.map((r) => [
+      r.mode,
+      r.cpuMs.coordinator ?? Number.NaN,
+      r.cpuMs.kv ?? Number.NaN,
+      r.cpuMs.host ?? Number.NaN,
+      r.cpuMs.bench ?? Number.NaN,
+      round1(total(r)),
+      round1(total(r) / cores),
+      r.wallMs,
+      r.errors
+    ]),
+    note:
+      "utime + stime from /proc of every process of the mode while it ran its sagas alone (background work included); " +
+      "the bench process is the outside client, and for effect-sqlite also Effect's engine and its sqlite. Linux only (NaN elsewhere)."
+  }
+}
 
 export const suite: Suite = {
   name: "saga",
