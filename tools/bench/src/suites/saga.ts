@@ -10,7 +10,8 @@
  *   PRAGMA synchronous=FULL, running the same workflow code in the bench process (one hop fewer, in
  *   its favour), its activities calling the KV shards of the durable cluster.
  *
- * All cells (mode x N) are measured interleaved, one saga at a time (latency), then throughput vs
+ * All cells (mode x N) are measured interleaved, one saga at a time (latency); then the CPU one saga
+ * at the largest N costs each process role, each mode on its own (ProcessCpu); then throughput vs
  * latency at N = 5 for several client concurrencies. With --storage-latency the dse modes are
  * measured again on clusters whose durable writes take that much longer (Effect's engine writes its
  * own sqlite file: it cannot be emulated and is shown on local disk only).
