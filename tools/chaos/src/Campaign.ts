@@ -382,6 +382,8 @@ export const campaign = (options: CampaignOptions): Effect.Effect<CampaignReport
       const executions = workflow
         ? yield* ReadFinal.executions(workflow, recorder.snapshot()).pipe(Effect.mapError((e) => fail(`final workflow read: ${Workload.describe(e)}`)))
         : undefined
+      // Diagnostics only: the checker names them next to a stuck execution.
+      const hostStats = workflow ? Option.getOrUndefined(yield* Effect.option(Effect.map(workflow.describe, (d) => d.stats))) : undefined
       const status = yield* coordinator.status.pipe(Effect.option)
       const restarts = Object.fromEntries(cluster.supervisor.statuses().map((s) => [s.name, s.restarts]))
       yield* Scope.close(clusterScope, Exit.void)
@@ -391,6 +393,7 @@ export const campaign = (options: CampaignOptions): Effect.Effect<CampaignReport
         wal: walLog,
         ...(sink ? { sink } : {}),
         ...(executions ? { executions } : {}),
+        ...(hostStats ? { hostStats } : {}),
         storage: ReadFinal.storage(dataDir)
       }
       const history = recorder.snapshot()

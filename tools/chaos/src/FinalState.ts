@@ -41,6 +41,16 @@ export const StorageRecord = Schema.Struct({
 })
 export type StorageRecord = typeof StorageRecord.Type
 
+/** The workflow host's engine counters at the final read (WorkflowDescribe): what a stuck execution is waiting in. */
+export const HostStats = Schema.Struct({
+  runsInFlight: Schema.Number,
+  redrives: Schema.Number,
+  restores: Schema.Number,
+  swept: Schema.Number,
+  failed: Schema.Boolean
+})
+export type HostStats = typeof HostStats.Type
+
 export const FinalState = Schema.Struct({
   /** Committed value of every KV key the history wrote (missing: absent). */
   kv: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
@@ -54,6 +64,7 @@ export const FinalState = Schema.Struct({
   stock: Schema.Record({ key: Schema.String, value: Schema.Number }),
   /** Saga executions by trip id (undefined: the workflow host was not part of the campaign). */
   executions: Schema.optional(Schema.Record({ key: Schema.String, value: ExecutionRecord })),
+  hostStats: Schema.optional(HostStats),
   storage: Schema.Array(StorageRecord)
 })
 export type FinalState = typeof FinalState.Type

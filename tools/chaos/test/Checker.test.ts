@@ -228,6 +228,10 @@ describe("Checker", () => {
       "workflow-stuck"
     ])
     expect(rules(Checker.check(history, { ...ok, executions: { t2: done("e2"), t3: done("e3") } }))).toEqual(["lost-write"])
+    // A stuck execution's report names what the host's engine was doing (its counters at the final read).
+    const hostStats = { runsInFlight: 1, redrives: 4, restores: 2, swept: 0, failed: false }
+    const [stuck] = Checker.check(history, { ...ok, hostStats, executions: { ...ok.executions, t3: { executionId: "e3", status: "running" } } })
+    expect(stuck?.message).toContain("the host then: 1 runs in flight, 4 re-drives, 2 restores, 0 swept)")
   })
 
   it("reports a worker that keeps checkpoints beyond the bound", () => {

@@ -51,6 +51,17 @@ export const reservationKey = (offering: string, tripId: string): string =>
 /** Transient KV failures (a shard restarting, a lost connection) are retried inside the step. */
 const transient = Schedule.exponential("10 millis").pipe(Schedule.either(Schedule.spaced("500 millis")), Schedule.upTo("2 minutes"))
 
+/** Retries a step's KV call on `transient`, logging each failure: a step that keeps retrying is what an operator looks for. */
+const retryTransient =
+  (step: string) =>
+  <A, E extends { readonly _tag: string }, R>(call: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    call.pipe(
+      Effect.tapError((e) =>
+        e._tag === "ShardUnavailable" ? Effect.logWarning(`${step}: ${"reason" in e ? String(e.reason) : e._tag}; retrying`) : Effect.void
+      ),
+      Effect.retry({ while: (e) => e._tag === "ShardUnavailable", schedule: transient })
+    )
+
 const reserve = (tripId: string, offering: string, step: number) =>
   Activity.make({
     name: `reserve-${step}`,
@@ -63,7 +74,7 @@ const reserve = (tripId: string, offering: string, step: number) =>
       const result = yield* kv
         .reserve({ key: offering, field: FIELD, amount: 1, reservationKey: key, record: { tripId }, idempotencyKey })
         .pipe(
-          Effect.retry({ while: (e) => e._tag === "ShardUnavailable", schedule: transient }),
+          retryTransient(`${tripId} reserve-${step}`),
           Effect.catchTag("InsufficientInventory", (e) => Effect.fail(new SoldOut({ offering, available: e.available }))),
           // Anything else is a bug or a speculation failure (RolledBack): the engine drives the
           // step again from the restored state.
@@ -80,7 +91,7 @@ const cancel = (reservation: Reservation, step: number) =>
       const kv = yield* KvClient.KvClient
       const idempotencyKey = yield* Activity.idempotencyKey(`cancel-${step}`)
       yield* kv.cancelReservation(reservation.reservationKey, { idempotencyKey }).pipe(
-        Effect.retry({ while: (e) => e._tag === "ShardUnavailable", schedule: transient }),
+        retryTransient(`${reservation.reservationKey} cancel-${step}`),
         Effect.orDie
       )
     })
