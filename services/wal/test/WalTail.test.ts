@@ -20,6 +20,21 @@ const failureOf = <A, E>(exit: Exit.Exit<A, E> | null): unknown =>
 const follow = <E, R>(stream: Stream.Stream<WalEntry, E, R>, seen: Array<WalEntry>) =>
   Stream.runForEach(stream, (e) => Effect.sync(() => seen.push(e)))
 
+/**
+ * A speculative follower of the log, and one entry appended in an sthread that depends on x (so
+ * that x's crash loses it): the start of every "x's restart takes the entry back" case.
+ */
+const followerOfEntryOnX = Effect.gen(function* () {
+  const setup = yield* setupWal(slow)
+  const x = yield* setup.cluster.spawn("x", xProgram(setup.cluster.network))
+  const seen: Array<WalEntry> = []
+  const tail = yield* setup.fork(Dse.sthread(follow(setup.wal.tail(0, { mode: "speculative" }), seen)))
+  yield* setup.run(Dse.sthread(Effect.zipRight(callX(setup.cluster.network), setup.wal.append("depends-on-x"))))
+  yield* settle(5)
+  expect(seen.map(json)).toEqual(["depends-on-x"])
+  return { ...setup, x, tail }
+})
+
 describe("tail", () => {
   it.scoped("a speculative tail emits entries as they are appended, before they commit", () =>
     Effect.gen(function* () {
@@ -118,13 +133,7 @@ describe("tail", () => {
 
   it.scoped("a speculative tail that saw a rolled-back entry fails with RolledBack (a remote follower, while the log is down)", () =>
     Effect.gen(function* () {
-      const { cluster, wal, run, fork, proc } = yield* setupWal(slow)
-      const x = yield* cluster.spawn("x", xProgram(cluster.network))
-      const seen: Array<WalEntry> = []
-      const tail = yield* fork(Dse.sthread(follow(wal.tail(0, { mode: "speculative" }), seen)))
-      yield* run(Dse.sthread(Effect.zipRight(callX(cluster.network), wal.append("depends-on-x"))))
-      yield* settle(5)
-      expect(seen.map(json)).toEqual(["depends-on-x"])
+      const { proc, x, tail } = yield* followerOfEntryOnX
       yield* proc.crash
       yield* settle(5)
       expect(isRunning(tail)).toBe(true)
@@ -139,13 +148,7 @@ describe("tail", () => {
 
   it.scoped("a speculative tail that saw a rolled-back entry fails with RolledBack (a remote follower, a survivor log)", () =>
     Effect.gen(function* () {
-      const { cluster, wal, run, fork } = yield* setupWal(slow)
-      const x = yield* cluster.spawn("x", xProgram(cluster.network))
-      const seen: Array<WalEntry> = []
-      const tail = yield* fork(Dse.sthread(follow(wal.tail(0, { mode: "speculative" }), seen)))
-      yield* run(Dse.sthread(Effect.zipRight(callX(cluster.network), wal.append("depends-on-x"))))
-      yield* settle(5)
-      expect(seen.map(json)).toEqual(["depends-on-x"])
+      const { x, tail } = yield* followerOfEntryOnX
       // The follower is parked in a long-poll on the log when the rollback comes.
       expect(isRunning(tail)).toBe(true)
       yield* x.crash
