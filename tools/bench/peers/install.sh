@@ -7,7 +7,9 @@
 # Where: $DSE_PEERS_DIR, default ~/.cache/dse-peers. `dse bench` (tools/bench) looks for them there
 # and skips a peer with a note when it is missing.
 #   restate: @restatedev/restate-server 1.7.12 (ships a linux-x64 binary) + @restatedev/restate-sdk 1.17.2
-#   dbos:    @dbos-inc/dbos-sdk 5.3.0 (needs a reachable PostgreSQL server at run time; see README)
+#   dbos:    @dbos-inc/dbos-sdk 5.3.0. At run time it needs PostgreSQL: DBOS_DATABASE_URL, or else
+#            PostgreSQL's server binaries (initdb, postgres), from which the bench starts a private
+#            throwaway server for the run (as the `postgres` user when run as root; see README).
 set -euo pipefail
 
 DIR="${DSE_PEERS_DIR:-$HOME/.cache/dse-peers}"
@@ -38,7 +40,7 @@ for peer in "${what[@]}"; do
       ;;
     dbos)
       install_into dbos "@dbos-inc/dbos-sdk@$DBOS_VERSION"
-      echo "dbos: installed in $DIR/dbos (needs PostgreSQL: set DBOS_DATABASE_URL, or run a server on 127.0.0.1:5432)"
+      echo "dbos: installed in $DIR/dbos (needs PostgreSQL: DBOS_DATABASE_URL, or initdb + postgres for a private server per run)"
       ;;
     *)
       echo "unknown peer: $peer (restate | dbos)" >&2

@@ -3,6 +3,11 @@
  * workspace (not in any package.json or the lockfile); `tools/bench/peers/install.sh` installs
  * them into `$DSE_PEERS_DIR` (default `~/.cache/dse-peers`) for local runs. A peer that is not
  * there, or cannot run here, is skipped and the report says why.
+ *
+ * Each runs in processes of its own, started by the bench's launcher and called over loopback
+ * HTTP: Restate as a single-node restate-server plus a Node service endpoint (peers/Restate.ts),
+ * DBOS as a Node application (peers/Dbos.ts) on `DBOS_DATABASE_URL` when set, otherwise on a
+ * private PostgreSQL server started for the run (PostgreSQL's binaries must be on this machine).
  */
 import type { Scope } from "effect"
 import { Effect } from "effect"
@@ -62,8 +67,6 @@ export const reachable = (host: string, port: number): Effect.Effect<boolean> =>
     socket.on("error", () => done(false))
   })
 
-const postgresUrl = () => process.env.DBOS_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres"
-
 /** Finds and starts a peer for the chain suite, or says why it is skipped. */
 export const chainPeer = (peer: Peer, ctx: SuiteContext): Effect.Effect<PeerRunner, never, Scope.Scope> =>
   Effect.gen(function* () {
@@ -78,10 +81,8 @@ export const chainPeer = (peer: Peer, ctx: SuiteContext): Effect.Effect<PeerRunn
         )
       }
       case "dbos": {
-        const url = new URL(postgresUrl())
-        const ok = yield* reachable(url.hostname, Number(url.port || 5432))
-        if (!ok) return { _tag: "Skipped", reason: `installed, but no PostgreSQL server is reachable at ${url.host} (set DBOS_DATABASE_URL)` } as const
-        return { _tag: "Skipped", reason: "installed and PostgreSQL reachable, but the bench has no DBOS runner yet" } as const
+        const { startDbos } = yield* Effect.promise(() => import("./peers/Dbos"))
+        return yield* startDbos(ctx).pipe(Effect.catchAll((e) => Effect.succeed({ _tag: "Skipped", reason: `installed, but ${e.reason}` } as const)))
       }
     }
   })
