@@ -18,17 +18,41 @@ export class ActionLatch {
     return this.gate !== undefined
   }
 
-  /** Enters as an Action: waits while an exclusive section is pending. */
-  readonly enter: Effect.Effect<void> = Effect.suspend(() => {
-    if (this.gate === undefined) {
-      this.inflight++
-      return Effect.void
-    }
-    return Effect.zipRight(Deferred.await(this.gate), this.enter)
-  })
+  /**
+   * Runs `use` as an Action. Entering and arranging to leave are one uninterruptible step (only the
+   * wait behind a pending exclusive section can be interrupted): an interruption landing between
+   * them would leave an entry behind, and every later seal and restore would wait for it for ever.
+   * `use` may call `leave` to leave early (it is idempotent); `afterLeave` runs once the Action has
+   * left, however it ended.
+   */
+  action<A, E, R>(use: (leave: () => void) => Effect.Effect<A, E, R>, afterLeave?: () => void): Effect.Effect<A, E, R> {
+    return Effect.uninterruptibleMask((restore) => {
+      const enter: Effect.Effect<void> = Effect.suspend(() => {
+        if (this.gate === undefined) {
+          this.inflight++
+          return Effect.void
+        }
+        return Effect.zipRight(restore(Deferred.await(this.gate)), enter)
+      })
+      return Effect.flatMap(enter, () => {
+        let inside = true
+        const leave = () => {
+          if (!inside) return
+          inside = false
+          this.leave()
+        }
+        return Effect.ensuring(
+          restore(Effect.suspend(() => use(leave))),
+          Effect.sync(() => {
+            leave()
+            afterLeave?.()
+          })
+        )
+      })
+    })
+  }
 
-  /** Leaves as an Action. */
-  leave(): void {
+  private leave(): void {
     this.inflight--
     if (this.inflight === 0 && this.drained !== undefined) {
       const d = this.drained

@@ -177,58 +177,61 @@ export class Worker<S extends VersionedState = VersionedState> {
     body: (state: S) => Effect.Effect<A, E, R>,
     sthread: Sthread | undefined
   ): Effect.Effect<A, E | RolledBack | FutureWorldLine | StateObjectFailed, R> {
-    return Effect.flatMap(this.latch.enter, () => {
-      // Lamport rule: a dependency above our version moves us to it before the Action runs.
-      if (sthread) {
-        const target = this.maxForeignVersion(sthread.deps)
-        if (target > this.version) {
-          if (this.isDirty()) {
-            if (this.latch.running > 1) {
-              this.latch.leave()
-              return Effect.zipRight(this.sealExclusive(), this.speculativeAction(body, sthread))
+    return this.latch.action<A, E | RolledBack | FutureWorldLine | StateObjectFailed, R>(
+      (leave) => {
+        // Lamport rule: a dependency above our version moves us to it before the Action runs.
+        if (sthread) {
+          const target = this.maxForeignVersion(sthread.deps)
+          if (target > this.version) {
+            if (this.isDirty()) {
+              if (this.latch.running > 1) {
+                leave()
+                return Effect.zipRight(this.sealExclusive(), this.speculativeAction(body, sthread))
+              }
+              this.sealNow()
             }
-            this.sealNow()
+            if (target > this.version) this.version = target
           }
-          if (target > this.version) this.version = target
         }
-      }
-      if (sthread && sthread.worldLine !== 0 && sthread.worldLine !== this.worldLine) {
-        // A world-line change happened while we waited for the latch: validate again.
-        this.latch.leave()
-        return this.action(body)
-      }
-      const absorbed = sthread ? this.absorb(sthread.deps) : []
-      const version = this.version
-      return Effect.ensuring(
-        Effect.map(enter(this, body(this.state)), (a) => {
-          if (this.state.hasChanges()) this.touched = true
-          if (sthread) {
-            // What the body absorbed (a nested call's reply) belongs to this version too.
-            const late = this.absorb(sthread.deps)
-            if (sthread.worldLine === 0) sthread.worldLine = this.worldLine
-            sthread.compact(absorbed.concat(late), this.id, this.visibleVersion(version) as Version)
+        if (sthread && sthread.worldLine !== 0 && sthread.worldLine !== this.worldLine) {
+          // A world-line change happened while we waited for the latch: validate again.
+          leave()
+          return this.action(body)
+        }
+        const absorbed = sthread ? this.absorb(sthread.deps) : []
+        const version = this.version
+        return Effect.map(
+          enter(this, Effect.suspend(() => body(this.state))),
+          (a) => {
+            if (this.state.hasChanges()) this.touched = true
+            if (sthread) {
+              // What the body absorbed (a nested call's reply) belongs to this version too.
+              const late = this.absorb(sthread.deps)
+              if (sthread.worldLine === 0) sthread.worldLine = this.worldLine
+              sthread.compact(absorbed.concat(late), this.id, this.visibleVersion(version) as Version)
+            }
+            return a
           }
-          return a
-        }),
-        Effect.sync(() => {
-          this.latch.leave()
-          if (this.isDirty()) this.onDirty()
-        })
-      )
-    })
+        )
+      },
+      () => {
+        if (this.isDirty()) this.onDirty()
+      }
+    )
   }
 
   /** Durable and ephemeral modes: no dependency tracking; durable persists before returning. */
   private plainAction<A, E, R>(body: (state: S) => Effect.Effect<A, E, R>): Effect.Effect<A, E | StateObjectFailed, R> {
-    return Effect.flatMap(this.latch.enter, () => {
+    return this.latch.action((leave) => {
       const version = this.version
-      const run = Effect.ensuring(enter(this, body(this.state)), Effect.sync(() => this.latch.leave()))
+      const run = Effect.ensuring(enter(this, Effect.suspend(() => body(this.state))), Effect.sync(leave))
       if (this.mode === "ephemeral") {
         return Effect.tap(run, () => {
           if (this.state.hasChanges()) this.state.takeDelta()
         })
       }
-      // A read-only Action made nothing new: it waits only for what it read (the last sealed change).
+      // Out of the latch first (a seal must be able to run): a read-only Action made nothing new,
+      // so it waits only for what it read (the last sealed change).
       return Effect.tap(run, () => this.awaitDurable(this.isDirty() ? version : Math.min(version, this.lastTouched)))
     })
   }
