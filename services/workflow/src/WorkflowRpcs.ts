@@ -71,7 +71,20 @@ export const HostDescription = Schema.Struct({
     restores: Schema.Number,
     swept: Schema.Number,
     clocksArmed: Schema.Number,
-    failed: Schema.Boolean
+    failed: Schema.Boolean,
+    /** Each run in flight and the step it is in: where a stuck execution waits. */
+    runs: Schema.Array(
+      Schema.Struct({ executionId: Schema.String, workflow: Schema.String, step: Schema.String, forMillis: Schema.Number })
+    ),
+    /** The host StateObject's versions and Action latch. */
+    stateObject: Schema.Struct({
+      worldLine: Schema.Number,
+      version: Schema.Number,
+      committed: Schema.Number,
+      uncommitted: Schema.Number,
+      actionsRunning: Schema.Number,
+      exclusivePending: Schema.Boolean
+    })
   })
 })
 export type HostDescription = typeof HostDescription.Type

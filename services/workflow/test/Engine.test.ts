@@ -39,6 +39,31 @@ describe("activity memoization", () => {
   )
 })
 
+describe("describing the runs in flight", () => {
+  it.scoped("a run waiting in an activity is reported at that step, and the host's latch as drained", () =>
+    Effect.gen(function* () {
+      const release = yield* Deferred.make<void>()
+      const Slow = Workflow.make({ name: "Slow", payload: { id: Schema.String }, success: Schema.String, idempotencyKey: ({ id }) => id })
+      const SlowLive = Slow.toLayer(() =>
+        Activity.make({ name: "wait-for-release", success: Schema.String, execute: Effect.as(Deferred.await(release), "done") })
+      )
+      const cluster = yield* makeCluster()
+      const host = yield* spawnHost(cluster, SlowLive)
+      const executionId = yield* drive(yield* Effect.fork(outside(host, Slow.execute({ id: "s1" }, { discard: true }))))
+      yield* until(() => host.engine().stats().runs.some((r) => r.step.startsWith("wait-for-release: executing")))
+      const stats = host.engine().stats()
+      expect(stats.runs).toEqual([
+        { executionId, workflow: "Slow", step: "wait-for-release: executing (attempt 1)", forMillis: expect.any(Number) }
+      ])
+      // The activity runs outside the host's Actions: it holds no latch entry that a seal would wait for.
+      expect(stats.stateObject.actionsRunning).toBe(0)
+      yield* Deferred.succeed(release, undefined)
+      yield* until(() => host.engine().stats().runsInFlight === 0)
+      expect(host.engine().stats().runs).toEqual([])
+    })
+  )
+})
+
 describe("Activity.retry", () => {
   it.scoped("each failed attempt is recorded and the next one runs until one succeeds", () =>
     Effect.gen(function* () {

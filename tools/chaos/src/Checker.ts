@@ -320,16 +320,23 @@ export const checkSagas = (history: History, final: FinalState, limit = 12): Arr
   }
   if (final.executions !== undefined) {
     const h = final.hostStats
-    const hostNote = h
-      ? ` (the host then: ${h.runsInFlight} runs in flight, ${h.redrives} re-drives, ${h.restores} restores, ${h.swept} swept${h.failed ? ", failed" : ""})`
+    const latch = h?.stateObject
+      ? `; its StateObject at version ${h.stateObject.version}, committed ${h.stateObject.committed}, ${h.stateObject.actionsRunning} Actions in its latch${h.stateObject.exclusivePending ? ", a seal or restore pending" : ""}`
       : ""
+    const hostNote = h
+      ? ` (the host then: ${h.runsInFlight} runs in flight, ${h.redrives} re-drives, ${h.restores} restores, ${h.swept} swept${h.failed ? ", failed" : ""}${latch})`
+      : ""
+    const stepOf = (executionId: string) => {
+      const run = h?.runs?.find((r) => r.executionId === executionId)
+      return run ? `; its run is at "${run.step}" for ${Math.round(run.forMillis / 1000)} s` : ""
+    }
     for (const o of ops) {
       const execution = final.executions[o.spec.tripId]
       if (execution === undefined) {
         if (promised(o)) out.push(violation(history, "lost-write", o.spec.tripId, `trip ${o.spec.tripId} was acknowledged but its execution is unknown to the host`, [o], limit))
       } else if (execution.status !== "complete") {
         out.push(
-          violation(history, "workflow-stuck", o.spec.tripId, `execution ${execution.executionId} of trip ${o.spec.tripId} is ${execution.status} once the cluster is quiet${hostNote}`, [o], limit)
+          violation(history, "workflow-stuck", o.spec.tripId, `execution ${execution.executionId} of trip ${o.spec.tripId} is ${execution.status} once the cluster is quiet${stepOf(execution.executionId)}${hostNote}`, [o], limit)
         )
       }
     }

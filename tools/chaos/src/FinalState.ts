@@ -47,7 +47,13 @@ export const HostStats = Schema.Struct({
   redrives: Schema.Number,
   restores: Schema.Number,
   swept: Schema.Number,
-  failed: Schema.Boolean
+  failed: Schema.Boolean,
+  runs: Schema.optional(
+    Schema.Array(Schema.Struct({ executionId: Schema.String, step: Schema.String, forMillis: Schema.Number }))
+  ),
+  stateObject: Schema.optional(
+    Schema.Struct({ version: Schema.Number, committed: Schema.Number, actionsRunning: Schema.Number, exclusivePending: Schema.Boolean })
+  )
 })
 export type HostStats = typeof HostStats.Type
 

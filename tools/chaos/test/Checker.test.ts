@@ -232,6 +232,19 @@ describe("Checker", () => {
     const hostStats = { runsInFlight: 1, redrives: 4, restores: 2, swept: 0, failed: false }
     const [stuck] = Checker.check(history, { ...ok, hostStats, executions: { ...ok.executions, t3: { executionId: "e3", status: "running" } } })
     expect(stuck?.message).toContain("the host then: 1 runs in flight, 4 re-drives, 2 restores, 0 swept)")
+    // ... and, when the host reports them, the step its run is in and the state of its latch.
+    const detailed = {
+      ...hostStats,
+      runs: [{ executionId: "e3", step: "cancel-0: executing (attempt 1)", forMillis: 42_000 }],
+      stateObject: { version: 1716, committed: 1715, actionsRunning: 1, exclusivePending: true }
+    }
+    const [described] = Checker.check(history, {
+      ...ok,
+      hostStats: detailed,
+      executions: { ...ok.executions, t3: { executionId: "e3", status: "running" } }
+    })
+    expect(described?.message).toContain('its run is at "cancel-0: executing (attempt 1)" for 42 s')
+    expect(described?.message).toContain("version 1716, committed 1715, 1 Actions in its latch, a seal or restore pending")
   })
 
   it("reports a worker that keeps checkpoints beyond the bound", () => {

@@ -59,6 +59,10 @@ export interface WorkerStats {
   readonly uncommitted: number
   readonly sealed: number
   readonly restores: number
+  /** Actions in the latch now (a seal or restore waits for them to leave). */
+  readonly actionsRunning: number
+  /** A seal or restore is waiting for the latch or running (new Actions wait behind it). */
+  readonly exclusivePending: boolean
 }
 
 /** The workers whose Action the current fiber is inside: a nested Action on one of them joins it. */
@@ -124,7 +128,9 @@ export class Worker<S extends VersionedState = VersionedState> {
       persisted: this.persistedMax,
       uncommitted: this.sealed.length,
       sealed: this.sealCount,
-      restores: this.restoreCount
+      restores: this.restoreCount,
+      actionsRunning: this.latch.running,
+      exclusivePending: this.latch.exclusivePending
     }
   }
 

@@ -105,6 +105,26 @@ export interface EngineStats {
   readonly clocksArmed: number
   /** The host's StateObject failed (a persist failed): the process must restart. */
   readonly failed: boolean
+  /** Each run in flight and the step it is in: where a stuck execution waits. */
+  readonly runs: ReadonlyArray<RunStep>
+  /** The host StateObject's versions and latch: a latch that never drains holds every run back. */
+  readonly stateObject: {
+    readonly worldLine: number
+    readonly version: number
+    readonly committed: number
+    readonly uncommitted: number
+    readonly actionsRunning: number
+    readonly exclusivePending: boolean
+  }
+}
+
+export interface RunStep {
+  readonly executionId: string
+  readonly workflow: string
+  /** What the run is doing, e.g. `cancel-0: executing (attempt 1)`. */
+  readonly step: string
+  /** How long it has been in that step. */
+  readonly forMillis: number
 }
 
 interface Registered {
@@ -123,12 +143,20 @@ class Run {
   superseded = false
   /** Hit a speculation failure: records nothing more, and the execution is driven again. */
   aborted = false
+  /** The step the run is in, and since when (for WorkflowDescribe). */
+  step = "starting"
+  stepSince = Date.now()
   constructor(
     readonly executionId: string,
     readonly entry: Registered,
     readonly sthread: Sthread.Sthread
   ) {
     this.instance = WorkflowInstance.initial(entry.workflow, executionId)
+  }
+
+  at(step: string): void {
+    this.step = step
+    this.stepSince = Date.now()
   }
 }
 
@@ -186,7 +214,27 @@ export class Engine {
   }
 
   stats(): EngineStats {
-    return { ...this.counters, runsInFlight: this.runs.size, failed: this.hostFailure !== undefined }
+    const now = Date.now()
+    const so = this.host.stateObject.stats()
+    return {
+      ...this.counters,
+      runsInFlight: this.runs.size,
+      failed: this.hostFailure !== undefined,
+      runs: Array.from(this.runs.values(), (run) => ({
+        executionId: run.executionId,
+        workflow: run.entry.workflow.name,
+        step: run.step,
+        forMillis: now - run.stepSince
+      })),
+      stateObject: {
+        worldLine: so.worldLine,
+        version: so.version,
+        committed: so.committed,
+        uncommitted: so.uncommitted,
+        actionsRunning: so.actionsRunning,
+        exclusivePending: so.exclusivePending
+      }
+    }
   }
 
   // -----------------------------------------------------------------------------------------------
@@ -314,6 +362,7 @@ export class Engine {
     const self = this
     const { executionId, entry, instance } = run
     return Effect.gen(function* () {
+      run.at("reading its record")
       const start = yield* Effect.either(self.runAct(run, (s) => s.executions.get(executionId)))
       if (Either.isLeft(start)) return yield* self.finishAborted(run)
       const record = start.right
@@ -326,6 +375,7 @@ export class Engine {
         return yield* self.finish(run, Exit.succeed(new Workflow.Complete({ exit })))
       }
       const suspendOnFailure = Context.get(entry.workflow.annotations, Workflow.SuspendOnFailure)
+      run.at("running the workflow")
       const exit = yield* entry.execute(payload.right, executionId).pipe(
         // As Effect's cluster engine: an interrupt requested meanwhile takes effect when the run suspends.
         Effect.onExit((exit) => {
@@ -362,6 +412,7 @@ export class Engine {
     return Effect.gen(function* () {
       if (run.superseded) return self.end(run)
       if (run.aborted) return yield* self.finishAborted(run)
+      run.at("recording its end")
       if (Exit.isFailure(exit)) {
         // Not a result: an uncaptured defect or an interruption that was not a suspension.
         if (!Cause.isInterruptedOnly(exit.cause)) {
@@ -749,14 +800,19 @@ export class Engine {
           const instance = yield* WorkflowInstance
           const run = yield* currentRunOrDie
           const key = Host.activityKey(instance.executionId, activity.name, attempt)
+          run.at(`${activity.name}: reading its recorded result`)
           const memo = yield* Effect.either(self.runAct(run, (s) => s.activities.get(key)))
           if (Either.isLeft(memo)) {
             self.abort(run)
             return new Workflow.Suspended()
           }
-          if (memo.right !== undefined) return new Workflow.Complete({ exit: decodeExitUnknown(memo.right) })
+          if (memo.right !== undefined) {
+            run.at("running the workflow")
+            return new Workflow.Complete({ exit: decodeExitUnknown(memo.right) })
+          }
           const activityInstance = WorkflowInstance.initial(instance.workflow, instance.executionId)
           activityInstance.interrupted = instance.interrupted
+          run.at(`${activity.name}: executing (attempt ${attempt})`)
           const result = yield* activity.executeEncoded.pipe(
             Workflow.intoResult,
             Effect.provideService(WorkflowInstance, activityInstance)
@@ -768,6 +824,7 @@ export class Engine {
             return new Workflow.Suspended()
           }
           const encoded = encodeExitUnknown(result.exit as Exit.Exit<unknown, unknown>)
+          run.at(`${activity.name}: recording its result`)
           const stored = yield* Effect.either(
             self.runAct(run, (s) => {
               const first = s.activities.get(key)
@@ -780,6 +837,7 @@ export class Engine {
             self.abort(run)
             return new Workflow.Suspended()
           }
+          run.at("running the workflow")
           return new Workflow.Complete({ exit: decodeExitUnknown(stored.right) })
         }) as any,
 
@@ -787,6 +845,7 @@ export class Engine {
         Effect.gen(function* () {
           const instance = yield* WorkflowInstance
           const run = yield* currentRunOrDie
+          run.at(`deferred ${deferred.name}: reading it`)
           const found = yield* Effect.either(
             self.runAct(run, (s) => s.deferreds.get(Host.deferredKey(instance.executionId, deferred.name)))
           )
