@@ -5,9 +5,9 @@
  * restarts processes itself, by pid, at the points it measures.
  *
  * Kept here, on top of the Supervisor: processes that are not node entry points, which the
- * Supervisor cannot run (it always runs `node --import tsx <entry>`): the Restate server binary of
- * the optional Restate peer, and the peer's plain-ESM service endpoint (which must not be loaded
- * through tsx, from outside the workspace). For those this module spawns the child itself, waits
+ * Supervisor cannot run (it always runs `node --import tsx <entry>`): the optional peers' servers
+ * (the Restate server binary, a private PostgreSQL for DBOS) and their plain-ESM applications
+ * (which must not be loaded through tsx, from outside the workspace). For those this module spawns the child itself, waits
  * for a ready line, logs to the same directory and kills it (as a process group) when the scope
  * closes.
  */
@@ -90,8 +90,16 @@ const readWriteBytes = (pid: number): number => {
   }
 }
 
-const untilDead = (pid: number) =>
-  Effect.repeat(Effect.sync(() => Supervisor.isAlive(pid)), { while: (alive) => alive, schedule: Schedule.spaced("10 millis") }).pipe(Effect.asVoid)
+/**
+ * Waits until the process has exited, or until the deadline (epoch ms) has passed; true if it
+ * exited. A poll with a deadline rather than a timeout: it also ends inside a finalizer, which
+ * cannot be interrupted.
+ */
+const untilDead = (pid: number, deadline = Number.POSITIVE_INFINITY) =>
+  Effect.repeat(Effect.sync(() => Supervisor.isAlive(pid)), {
+    while: (alive) => alive && Date.now() < deadline,
+    schedule: Schedule.spaced("10 millis")
+  }).pipe(Effect.map((alive) => !alive))
 
 export interface Launcher {
   readonly logDir: string
@@ -101,8 +109,8 @@ export interface Launcher {
   readonly restart: (proc: Proc) => Effect.Effect<Proc, StartFailed>
   /** Sends `signal` to the process (its group) by pid and waits until it has exited. */
   readonly kill: (proc: Proc, signal?: NodeJS.Signals) => Effect.Effect<void>
-  /** SIGTERM, then SIGKILL after a grace period. */
-  readonly stop: (proc: Proc, graceMs?: number) => Effect.Effect<void>
+  /** `signal` (default SIGTERM), then SIGKILL after a grace period (default 3 s); ends inside a finalizer too. */
+  readonly stop: (proc: Proc, graceMs?: number, signal?: NodeJS.Signals) => Effect.Effect<void>
 }
 
 const parseAddress = (address: string) => {
@@ -230,19 +238,18 @@ export const make = (root: string): Effect.Effect<Launcher, never, Scope.Scope |
     const kill = (proc: Proc, signal: NodeJS.Signals = "SIGKILL"): Effect.Effect<void> =>
       Effect.suspend(() => {
         killGroup(proc.pid, signal)
-        return untilDead(proc.pid)
+        return Effect.asVoid(untilDead(proc.pid))
       })
 
-    const stop = (proc: Proc, graceMs = 3000): Effect.Effect<void> =>
+    const stop = (proc: Proc, graceMs = 3000, signal: NodeJS.Signals = "SIGTERM"): Effect.Effect<void> =>
       proc.spec.command === undefined
         ? supervisor.stop(proc.name)
         : Effect.gen(function* () {
             if (!Supervisor.isAlive(proc.pid)) return
-            killGroup(proc.pid, "SIGTERM")
-            yield* untilDead(proc.pid).pipe(
-              Effect.timeout(`${graceMs} millis`),
-              Effect.catchAll(() => Effect.zipRight(Effect.sync(() => killGroup(proc.pid, "SIGKILL")), untilDead(proc.pid)))
-            )
+            killGroup(proc.pid, signal)
+            if (yield* untilDead(proc.pid, Date.now() + graceMs)) return
+            killGroup(proc.pid, "SIGKILL")
+            yield* untilDead(proc.pid)
           })
 
     return { logDir, start, restart, kill, stop }

@@ -15,7 +15,7 @@
  * returns once DBOS has recorded the workflow's result (every step checkpointed before the next).
  */
 import type { Scope } from "effect"
-import { Data, Effect, Schedule } from "effect"
+import { Data, Effect } from "effect"
 import { execFile } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -206,23 +206,8 @@ const privatePostgres = (ctx: DbosContext): Effect.Effect<{ readonly url: string
     return { url: `postgresql://postgres@127.0.0.1:${port}/dse_bench_chain`, where: `a private PostgreSQL server started for this run (127.0.0.1:${port} only, data directory in the run's temporary directory on this disk)` }
   })
 
-/**
- * SIGINT is PostgreSQL's fast shutdown (backends terminated, a shutdown checkpoint); the launcher's
- * SIGTERM then SIGKILL after ~15 s if it has not exited. (A bounded repeat, not a timeout: a
- * finalizer is uninterruptible.)
- */
-const stopPostgres = (launcher: Launcher, p: Proc) =>
-  Effect.gen(function* () {
-    yield* Effect.sync(() => {
-      try {
-        process.kill(p.pid, "SIGINT")
-      } catch {
-        // already gone
-      }
-    })
-    yield* Effect.repeat(Effect.sync(() => p.alive()), { while: (alive) => alive, schedule: Schedule.spaced("20 millis"), times: 750 })
-    yield* launcher.stop(p, 2000)
-  })
+/** SIGINT is PostgreSQL's fast shutdown (backends end, a shutdown checkpoint is written); SIGKILL after 15 s. */
+const stopPostgres = (launcher: Launcher, p: Proc) => launcher.stop(p, 15_000, "SIGINT")
 
 export const startDbos = (ctx: DbosContext): Effect.Effect<PeerRunner, DbosUnavailable, Scope.Scope> =>
   Effect.gen(function* () {
