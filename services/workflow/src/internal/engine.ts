@@ -402,6 +402,7 @@ export class Engine {
 
   /** Marks a run as having hit a speculation failure: it suspends without recording anything. */
   private abort(run: Run): void {
+    if (!run.aborted) run.at(`suspending: a speculation failure at "${run.step}"`)
     run.aborted = true
     run.instance.suspended = true
   }
