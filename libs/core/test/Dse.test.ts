@@ -192,6 +192,20 @@ describe("Dse.serve", () => {
     })
   )
 
+  it.scoped("the future world-line wait also ends in an uninterruptible region (a finalizer)", () =>
+    Effect.gen(function* () {
+      const { context } = yield* setup({ futureWorldLineWait: "2 seconds" })
+      const fiber = yield* Effect.fork(
+        Effect.uninterruptible(Effect.provide(Dse.serve(header(3, []), Effect.void), context))
+      )
+      yield* flush
+      yield* TestClock.adjust("2 seconds")
+      yield* flush
+      expect(yield* isPending(fiber)).toBe(false)
+      expect(yield* Effect.flip(Fiber.join(fiber))).toBeInstanceOf(FutureWorldLine)
+    })
+  )
+
   it.scoped("a header of a future world-line is admitted once the process reaches that world-line", () =>
     Effect.gen(function* () {
       const { coordinator, context } = yield* setup()

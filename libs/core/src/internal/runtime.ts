@@ -4,8 +4,7 @@
  * seal requests out). Resubscribes and re-registers its workers when the coordinator comes back.
  */
 import type { Scope } from "effect"
-import type { Fiber } from "effect"
-import { Deferred, Duration, Effect, Exit, FiberId, Stream } from "effect"
+import { Deferred, Duration, Effect, Exit, Fiber, FiberId, Stream } from "effect"
 import type { CoordinatorEvent, RegisterRequest, Registration } from "../CoordinatorProtocol"
 import { CoordinatorClient } from "../CoordinatorProtocol"
 import * as Cut from "../Cut"
@@ -31,7 +30,8 @@ interface CommitWaiter {
 
 interface WorldLineWaiter {
   readonly worldLine: number
-  readonly deferred: Deferred.Deferred<void>
+  /** true when the world-line came, false when the wait ran out. */
+  readonly deferred: Deferred.Deferred<boolean>
 }
 
 export class Runtime implements WorkerHost {
@@ -93,18 +93,23 @@ export class Runtime implements WorkerHost {
   awaitWorldLine = (worldLine: number): Effect.Effect<boolean> =>
     Effect.suspend(() => {
       if (this.worldLine >= worldLine) return Effect.succeed(true)
-      const deferred = Deferred.unsafeMake<void>(FiberId.none)
+      const deferred = Deferred.unsafeMake<boolean>(FiberId.none)
       const waiter = { worldLine, deferred }
       this.worldLineWaiters.push(waiter)
-      return Effect.map(Effect.timeout(Deferred.await(deferred), this.options.futureWorldLineWait), () => true).pipe(
-        Effect.catchTag("TimeoutException", () =>
-          Effect.sync(() => {
-            // A header from a world-line that never came must not leave a waiter behind.
-            this.worldLineWaiters = this.worldLineWaiters.filter((w) => w !== waiter)
-            return false
-          })
-        )
+      // A timer completes the wait instead of interrupting it: an interruption-based timeout never
+      // fires in an uninterruptible region (a workflow compensation runs in a scope finalizer).
+      const expire = Effect.interruptible(
+        Effect.zipRight(Effect.sleep(this.options.futureWorldLineWait), Deferred.succeed(deferred, false))
       )
+      return Effect.flatMap(Effect.forkDaemon(expire), (timer) =>
+        Effect.ensuring(
+          Deferred.await(deferred),
+          Effect.suspend(() => {
+            // A header from a world-line that never came (or an interrupted wait) leaves no waiter.
+            if (this.worldLine < worldLine) this.worldLineWaiters = this.worldLineWaiters.filter((w) => w !== waiter)
+            return Fiber.interruptFork(timer)
+          })
+        ))
     })
 
   onFailure = (_worker: Worker, error: StateObjectFailed): void => {
@@ -226,7 +231,7 @@ export class Runtime implements WorkerHost {
     this.worldLine = worldLine
     const ready = this.worldLineWaiters.filter((w) => w.worldLine <= worldLine)
     this.worldLineWaiters = this.worldLineWaiters.filter((w) => w.worldLine > worldLine)
-    for (const w of ready) Deferred.unsafeDone(w.deferred, Exit.void)
+    for (const w of ready) Deferred.unsafeDone(w.deferred, Exit.succeed(true))
   }
 
   private mergeCut(cut: Cut.Cut): boolean {
