@@ -203,9 +203,11 @@ const timeoutError = (tag: string, timeout: Duration.Duration) =>
 /**
  * `Effect.timeoutFail` with one fork and one timer: it costs a third of it, and it sits on every
  * call. On expiry the call is interrupted (which tells the server) before the failure is returned.
+ * The call runs interruptible even when the caller is not (a workflow compensation runs in a scope
+ * finalizer): otherwise the expiry would wait for ever on a call that never answers.
  */
 const withDeadline = <A, E, R, E2>(self: Effect.Effect<A, E, R>, millis: number, onTimeout: () => E2): Effect.Effect<A, E | E2, R> =>
-  Effect.flatMap(Effect.fork(self), (fiber) =>
+  Effect.flatMap(Effect.fork(Effect.interruptible(self)), (fiber) =>
     Effect.async<A, E | E2>((resume) => {
       const timer = setTimeout(() => resume(Effect.zipRight(Fiber.interrupt(fiber), Effect.fail(onTimeout()))), millis)
       fiber.addObserver((exit) => {

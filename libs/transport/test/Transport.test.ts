@@ -127,6 +127,24 @@ for (const transport of transports) {
         })
       ))
 
+    it.scopedLive("the timeout also ends a call made from an uninterruptible region (a finalizer)", () =>
+      run(
+        Effect.gen(function* () {
+          const { endpoint } = yield* serveTestRpcs(transport.endpoint("a"))
+          const client = yield* DseRpcClient.make(TestRpcs, { endpoint, timeout: "100 millis" })
+          const exit = yield* Effect.exit(Effect.uninterruptible(client.Sleep({ ms: 5_000 }))).pipe(
+            // Without the fix the call never ends; disconnect lets this guard give up on it anyway.
+            Effect.disconnect,
+            Effect.timeoutFail({ duration: "3 seconds", onTimeout: () => "the call was never ended" }),
+            Effect.either
+          )
+          expect(exit._tag).toBe("Right")
+          if (exit._tag === "Right") {
+            expect(failureOf(exit.right)).toMatchObject({ _tag: "RpcClientError", message: expect.stringContaining("no reply to Sleep") })
+          }
+        })
+      ))
+
     it.scopedLive("calls to an endpoint nobody serves fail at once with RpcClientError", () =>
       run(
         Effect.gen(function* () {
