@@ -4,11 +4,11 @@
  * shards and of the workflow host.
  */
 import type { ProcessHandle } from "@dse/testing"
-import { KvClient, KvServer, KvShard } from "@dse/kv"
-import { Endpoint } from "@dse/transport"
+import { KvClient, KvHandlers, KvRpcs, KvServer, KvShard } from "@dse/kv"
+import { DseRpcServer, Endpoint } from "@dse/transport"
 import { describe, expect, it } from "@effect/vitest"
 import type { Duration, Fiber } from "effect"
-import { Effect, Exit, Layer, Option, Schedule } from "effect"
+import { Effect, Exit, Layer, Option, Schedule, TestClock } from "effect"
 import type { Reservation } from "../src/examples/TravelSaga"
 import { FIELD, offerings, SoldOut, stock, TravelSaga, TravelSagaLayer } from "../src/examples/TravelSaga"
 import * as WorkflowClient from "../src/WorkflowClient"
@@ -60,6 +60,48 @@ describe("TravelSaga", () => {
       expect(ok.map((r) => r.remaining)).toEqual([4, 4, 0])
       expect(yield* drive(yield* Effect.fork(Effect.forEach(ok, (r) => reservationStatus(kv, r.reservationKey))))).toEqual(["held", "held", "held"])
     })
+  )
+
+  it.scoped("a compensation whose KV call never answers times out and retries; the saga still ends compensated", () =>
+    Effect.gen(function* () {
+      const run = `wf-saga-${process.pid}-${++runs}`
+      const cluster = yield* makeCluster()
+      const endpoints = [Endpoint.inProcess(`${run}/kv-0`), Endpoint.inProcess(`${run}/kv-1`)]
+      let cancels = 0
+      // Shard 0 takes its first cancellation and never answers it (a hung disk, a lost reply).
+      yield* cluster.spawn("kv-0", Effect.gen(function* () {
+        const shard = yield* KvShard.make({ index: 0 })
+        const handlers = KvHandlers.make(shard)
+        const context = yield* KvRpcs.toHandlersContext({
+          ...handlers,
+          KvCancelReservation: (payload) => (++cancels === 1 ? Effect.never : handlers.KvCancelReservation(payload))
+        })
+        yield* Effect.provide(DseRpcServer.make(KvRpcs, { endpoint: endpoints[0]! }), context)
+      }))
+      yield* cluster.spawn("kv-1", Effect.flatMap(KvShard.make({ index: 1 }), (shard) => KvServer.serve(shard, { endpoint: endpoints[1]! })))
+      // The per-call timeout is real time: it is what has to end the hung call.
+      const kvLayer = KvClient.layer({ shards: endpoints, reconnect: Schedule.spaced("2 millis"), timeout: "100 millis" })
+      const host = yield* spawnHost(cluster, TravelSagaLayer.pipe(Layer.provide(kvLayer)), { serve: `${run}/wf` })
+      const client = yield* WorkflowClient.connect({ endpoint: Endpoint.inProcess(`${run}/wf`), reconnect: Schedule.spaced("2 millis") })
+      const kv = yield* KvClient.connect({ shards: endpoints, reconnect: Schedule.spaced("2 millis") })
+      const keys = offerings(2)
+      yield* drive(yield* Effect.fork(Effect.provideService(stock([keys[0]!], 5), KvClient.KvClient, kv)))
+      yield* drive(yield* Effect.fork(Effect.provideService(stock([keys[1]!], 0), KvClient.KvClient, kv)))
+
+      const saga = yield* Effect.fork(Effect.exit(client.execute(TravelSaga, { tripId: "hung", offerings: keys })))
+      // Test time and real time both move: the retry waits on the one, the call timeout on the other.
+      for (let i = 0; i < 2_000 && saga.unsafePoll() === null; i++) {
+        yield* TestClock.adjust("5 millis")
+        yield* Effect.promise(() => new Promise<void>((r) => setTimeout(r, 2)))
+      }
+      expect(saga.unsafePoll()).not.toBeNull()
+      expect(yield* saga).toEqual(Exit.fail(new SoldOut({ offering: keys[1]!, available: 0 })))
+      expect(cancels).toBeGreaterThanOrEqual(2)
+      expect(yield* drive(yield* Effect.fork(reservationStatus(kv, `resv:{${keys[0]!.slice(keys[0]!.indexOf("{") + 1, -1)}}:hung`)))).toBe("cancelled")
+      expect(yield* drive(yield* Effect.fork(available(kv, keys[0]!)))).toBe(5)
+      expect(host.engine().stats().runs).toEqual([])
+    }),
+    60_000
   )
 
   it.scoped(
