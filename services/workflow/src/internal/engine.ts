@@ -26,7 +26,7 @@
  * back. Work requested inside the domain (an RPC handler's sthread, another workflow's run)
  * happens in the caller's sthread: speculative, and the caller depends on it.
  */
-import type { FutureWorldLine } from "@dse/core"
+import type { FutureWorldLine, StateObject } from "@dse/core"
 import { Dse, RolledBack, StateObjectFailed, Sthread } from "@dse/core"
 import type { Workflow as W } from "@effect/workflow"
 import { DurableDeferred, Workflow, WorkflowEngine } from "@effect/workflow"
@@ -108,14 +108,10 @@ export interface EngineStats {
   /** Each run in flight and the step it is in: where a stuck execution waits. */
   readonly runs: ReadonlyArray<RunStep>
   /** The host StateObject's versions and latch: a latch that never drains holds every run back. */
-  readonly stateObject: {
-    readonly worldLine: number
-    readonly version: number
-    readonly committed: number
-    readonly uncommitted: number
-    readonly actionsRunning: number
-    readonly exclusivePending: boolean
-  }
+  readonly stateObject: Pick<
+    StateObject.WorkerStats,
+    "worldLine" | "version" | "committed" | "uncommitted" | "actionsRunning" | "exclusivePending"
+  >
 }
 
 export interface RunStep {
