@@ -212,6 +212,24 @@ describe("StateObject", () => {
     })
   )
 
+  it.scoped("an Action in an sthread of a future world-line runs once the worker reaches that world-line", () =>
+    Effect.gen(function* () {
+      const { coordinator, context } = yield* setup()
+      const a = yield* Effect.provide(StateObject.make({ name: "a", state: VersionedCell.make(0) }), context)
+      const thread = new Sthread.Sthread(2)
+      const fiber = yield* Effect.fork(Sthread.within(a.action((s) => Effect.sync(() => s.set(7))), thread))
+      yield* flush
+      expect(fiber.unsafePoll()).toBeNull()
+      yield* coordinator.changeWorldLine([[a.id, 0]])
+      yield* flush
+      // It ran (it used to spin for ever once the world-lines were equal).
+      expect(fiber.unsafePoll()).not.toBeNull()
+      yield* Fiber.join(fiber)
+      expect(a.state.get()).toBe(7)
+      expect(a.stats().worldLine).toBe(2)
+    })
+  )
+
   it.scoped("cut pushes advance the committed version and settle waiters", () =>
     Effect.gen(function* () {
       const { coordinator, context } = yield* setup()

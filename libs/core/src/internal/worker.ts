@@ -171,11 +171,12 @@ export class Worker<S extends VersionedState = VersionedState> {
         )
       }
       const wanted = sthread.worldLine
-      return Effect.flatMap(this.host.awaitWorldLine(wanted), (ok) =>
-        ok && this.worldLine >= wanted
-          ? this.reconcileWorldLine(sthread)
-          : Effect.fail(new FutureWorldLine({ received: wanted, current: this.worldLine }))
-      )
+      return Effect.flatMap(this.host.awaitWorldLine(wanted), (ok) => {
+        if (!ok || this.worldLine < wanted) return Effect.fail(new FutureWorldLine({ received: wanted, current: this.worldLine }))
+        // Reached exactly: nothing left to reconcile (reconciling again would find the same
+        // world-line, await it, get it at once, and loop for ever).
+        return this.worldLine === wanted ? Effect.void : this.reconcileWorldLine(sthread)
+      })
     })
   }
 
