@@ -19,10 +19,10 @@ import { CheckpointStoreError as StoreError } from "./Errors"
 import type { WorkerId } from "./Ids"
 import type { WorkerStats } from "./internal/worker"
 import { Worker } from "./internal/worker"
+import type { VersionedState } from "./VersionedState"
 
 /** What `stats()` reports of a StateObject: its versions, restores and latch. */
 export type { WorkerStats }
-import type { VersionedState } from "./VersionedState"
 
 export interface StateObjectOptions<S extends VersionedState> {
   /** Stable name: its checkpoints are found by it after a restart. */

@@ -203,8 +203,8 @@ const timeoutError = (tag: string, timeout: Duration.Duration) =>
 /**
  * `Effect.timeoutFail` with one fork and one timer: it costs a third of it, and it sits on every
  * call. On expiry the call is interrupted (which tells the server) before the failure is returned.
- * The call runs interruptible even when the caller is not (a workflow compensation runs in a scope
- * finalizer): otherwise the expiry would wait for ever on a call that never answers.
+ * The call runs interruptible even when the caller is not (a finalizer): otherwise the expiry
+ * would wait for ever on a call that never answers.
  */
 const withDeadline = <A, E, R, E2>(self: Effect.Effect<A, E, R>, millis: number, onTimeout: () => E2): Effect.Effect<A, E | E2, R> =>
   Effect.flatMap(Effect.fork(Effect.interruptible(self)), (fiber) =>
